@@ -1,0 +1,1 @@
+"""marshmallow request and response schemas of the HTTP API."""

@@ -1,0 +1,85 @@
+"""tradeapp: the backend of a trading journal. create_app is the one application factory."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+from flask import Flask, g, request
+
+from . import config as settings_module
+
+API_SPEC = {
+    "API_TITLE": "tradeapp",
+    "API_VERSION": "v1",
+    "OPENAPI_VERSION": "3.0.3",
+    "OPENAPI_URL_PREFIX": "/v1",
+    "OPENAPI_JSON_PATH": "openapi.json",
+    "OPENAPI_SWAGGER_UI_PATH": "docs",
+    "OPENAPI_SWAGGER_UI_URL": "/v1/docs/assets/",
+    "OPENAPI_SWAGGER_UI_CONFIG": {"persistAuthorization": True, "displayRequestDuration": True},
+    "API_SPEC_OPTIONS": {
+        "info": {
+            "description": "A trading journal: trades with partial closes, exact to the cent. "
+            "Click Authorize and paste an access token (locally: `flask --app wsgi token USER`)."
+        },
+        "servers": [{"url": "/"}],
+        "security": [{"bearerAuth": []}],
+        "components": {
+            "securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}}
+        },
+    },
+}
+EXPOSED_HEADERS = ["ETag", "Location", "X-Request-Id", "Retry-After"]
+
+
+def create_app(config: Mapping[str, Any] | None = None) -> Flask:
+    from flask_cors import CORS
+
+    from . import cli
+    from .api import errors, meta, trades
+    from .api.extensions import Api
+    from .bootstrap import build
+
+    app = Flask(__name__)
+    app.json.sort_keys = False  # keep the schemas' field order  # type: ignore[attr-defined]
+    settings = settings_module.load(config)
+    app.config.update(API_SPEC)
+    app.config["MAX_CONTENT_LENGTH"] = settings["MAX_CONTENT_LENGTH"]
+    app.config["TRADEAPP"] = settings
+    app.extensions["tradeapp"] = build(settings)
+
+    api = Api(app)
+    for blueprint in (meta.blp, trades.blp):
+        api.register_blueprint(blueprint)
+    errors.init_app(app)
+    origins = [o.strip() for o in settings["CORS_ORIGINS"].split(",") if o.strip()]
+    CORS(
+        app,
+        resources={r"/v1/*": {"origins": origins}},
+        expose_headers=EXPOSED_HEADERS,
+        allow_headers=["Authorization", "Content-Type", "If-Match", "Idempotency-Key", "X-Correlation-Id"],
+        max_age=600,
+    )
+    app.before_request(_assign_request_id)
+    app.after_request(_stamp_response)
+    cli.init_app(app)
+    return app
+
+
+def _assign_request_id() -> None:
+    """The API Gateway request id when there is one (what AWS logs), else a fresh one."""
+    event = request.environ.get("lambda.event") or {}
+    context = request.environ.get("lambda.context")
+    request_id = (event.get("requestContext") or {}).get("requestId") or getattr(
+        context, "aws_request_id", None
+    )
+    g.request_id = request_id or uuid.uuid4().hex
+
+
+def _stamp_response(response: Any) -> Any:
+    response.headers["X-Request-Id"] = g.get("request_id") or uuid.uuid4().hex
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("Cache-Control", "no-store")
+    return response

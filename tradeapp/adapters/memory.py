@@ -1,0 +1,83 @@
+"""In-memory adapters: the fakes that service tests use, held to the same contract suite."""
+
+from __future__ import annotations
+
+import threading
+from datetime import datetime
+
+from ..domain.errors import ConflictError, PreconditionFailedError, TradeNotFoundError
+from ..domain.trade import Trade
+from .items import entry_key
+from .ports import IdempotencyKeyTakenError, IdempotencyRecord, Position, TradeQuery
+
+
+class MemoryTradeRepository:
+    def __init__(self) -> None:
+        self._trades: dict[tuple[str, str], Trade] = {}
+        self._keys: dict[tuple[str, str], IdempotencyRecord] = {}
+        self._lock = threading.Lock()
+
+    def add(self, trade: Trade, idempotency: IdempotencyRecord | None = None) -> None:
+        with self._lock:
+            if idempotency is not None:
+                held = self._keys.get((idempotency.user_id, idempotency.key))
+                if held is not None and held.expires_at > trade.created_at:
+                    raise IdempotencyKeyTakenError(held)
+            if (trade.user_id, trade.trade_id) in self._trades:
+                raise ConflictError(f"trade {trade.trade_id} already exists")
+            self._trades[(trade.user_id, trade.trade_id)] = trade
+            if idempotency is not None:
+                self._keys[(idempotency.user_id, idempotency.key)] = idempotency
+
+    def get(self, user_id: str, trade_id: str) -> Trade:
+        try:
+            return self._trades[(user_id, trade_id)]
+        except KeyError:
+            raise TradeNotFoundError() from None
+
+    def replace(self, trade: Trade, expected_version: int | None) -> None:
+        with self._lock:
+            self._check(trade.user_id, trade.trade_id, expected_version)
+            self._trades[(trade.user_id, trade.trade_id)] = trade
+
+    def delete(self, user_id: str, trade_id: str, expected_version: int | None) -> None:
+        with self._lock:
+            self._check(user_id, trade_id, expected_version)
+            del self._trades[(user_id, trade_id)]
+
+    def _check(self, user_id: str, trade_id: str, expected_version: int | None) -> None:
+        current = self.get(user_id, trade_id)
+        if expected_version is not None and current.version != expected_version:
+            raise PreconditionFailedError()
+
+    def list(self, user_id: str, query: TradeQuery, after: Position | None, limit: int) -> list[Trade]:
+        start = entry_key(after.entry_at, after.trade_id) if after else None
+        mine = sorted(
+            (t for (owner, _), t in self._trades.items() if owner == user_id),
+            key=lambda t: entry_key(t.entry_at, t.trade_id),
+            reverse=True,
+        )
+        found = []
+        for trade in mine:
+            if start is not None and entry_key(trade.entry_at, trade.trade_id) >= start:
+                continue
+            if matches(trade, query):
+                found.append(trade)
+                if len(found) == limit:
+                    break
+        return found
+
+    def find_idempotency(self, user_id: str, key: str, now: datetime) -> IdempotencyRecord | None:
+        record = self._keys.get((user_id, key))
+        return record if record is not None and record.expires_at > now else None
+
+
+def matches(trade: Trade, query: TradeQuery) -> bool:
+    """The reference meaning of a TradeQuery; the SQL and DynamoDB filters mirror it."""
+    return (
+        (query.status is None or trade.figures.status == query.status)
+        and (query.symbol is None or trade.symbol == query.symbol)
+        and (query.tag is None or query.tag in trade.tags)
+        and (query.from_ is None or trade.entry_at >= query.from_)
+        and (query.to is None or trade.entry_at <= query.to)
+    )

@@ -1,0 +1,206 @@
+"""SQLite adapters: the embedded default. One file in the data dir, WAL mode, one connection per thread."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from ..domain.errors import (
+    ConflictError,
+    PreconditionFailedError,
+    StoreUnavailableError,
+    TradeNotFoundError,
+)
+from ..domain.trade import Trade
+from .items import entry_key, format_time, from_item, parse_time, to_item
+from .ports import IdempotencyKeyTakenError, IdempotencyRecord, Position, TradeQuery
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS trades (
+    user_id   TEXT NOT NULL,
+    trade_id  TEXT NOT NULL,
+    entry_key TEXT NOT NULL,
+    status    TEXT NOT NULL,
+    symbol    TEXT NOT NULL,
+    version   INTEGER NOT NULL,
+    item      TEXT NOT NULL,
+    PRIMARY KEY (user_id, trade_id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS trades_by_entry ON trades (user_id, entry_key);
+CREATE TABLE IF NOT EXISTS idempotency (
+    user_id      TEXT NOT NULL,
+    key          TEXT NOT NULL,
+    request_hash TEXT NOT NULL,
+    trade_id     TEXT NOT NULL,
+    expires_at   TEXT NOT NULL,
+    PRIMARY KEY (user_id, key)
+) WITHOUT ROWID;
+"""
+
+
+class Database:
+    """A SQLite file shared by the repositories; hands each thread its own connection."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = str(path)
+        self._local = threading.local()
+        self.connection().executescript(SCHEMA)  # IF NOT EXISTS: safe for concurrent starts
+
+    def connection(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            # Autocommit mode: transactions are opened explicitly with BEGIN IMMEDIATE,
+            # so that two writers queue on the lock instead of failing on upgrade.
+            conn = sqlite3.connect(self.path, timeout=10, isolation_level=None)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("PRAGMA busy_timeout=10000")
+            self._local.conn = conn
+        return conn
+
+    @contextmanager
+    def write(self) -> Iterator[sqlite3.Connection]:
+        conn = self.connection()
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as error:
+            raise StoreUnavailableError() from error
+        try:
+            yield conn
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+
+def dump_item(item: dict[str, Any]) -> str:
+    return json.dumps(item, default=_decimal_text, separators=(",", ":"))
+
+
+def _decimal_text(value: Any) -> str:
+    if isinstance(value, Decimal):
+        return str(value)
+    raise TypeError(f"cannot store {type(value).__name__}")
+
+
+class SQLiteTradeRepository:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def add(self, trade: Trade, idempotency: IdempotencyRecord | None = None) -> None:
+        with self.db.write() as conn:
+            if idempotency is not None:
+                held = self._find_key(conn, idempotency.user_id, idempotency.key, trade.created_at)
+                if held is not None:
+                    raise IdempotencyKeyTakenError(held)
+                conn.execute(
+                    "INSERT OR REPLACE INTO idempotency VALUES (?, ?, ?, ?, ?)",
+                    (
+                        idempotency.user_id,
+                        idempotency.key,
+                        idempotency.request_hash,
+                        idempotency.trade_id,
+                        format_time(idempotency.expires_at),
+                    ),
+                )
+            try:
+                conn.execute("INSERT INTO trades VALUES (?, ?, ?, ?, ?, ?, ?)", self._row(trade))
+            except sqlite3.IntegrityError as error:
+                raise ConflictError(f"trade {trade.trade_id} already exists") from error
+
+    def get(self, user_id: str, trade_id: str) -> Trade:
+        row = (
+            self.db.connection()
+            .execute("SELECT item FROM trades WHERE user_id = ? AND trade_id = ?", (user_id, trade_id))
+            .fetchone()
+        )
+        if row is None:
+            raise TradeNotFoundError()
+        return from_item(json.loads(row[0]))
+
+    def replace(self, trade: Trade, expected_version: int | None) -> None:
+        with self.db.write() as conn:
+            user_id, trade_id, *values = self._row(trade)
+            cursor = conn.execute(
+                "UPDATE trades SET entry_key = ?, status = ?, symbol = ?, version = ?, item = ?"
+                " WHERE user_id = ? AND trade_id = ? AND (? IS NULL OR version = ?)",
+                (*values, user_id, trade_id, expected_version, expected_version),
+            )
+            if cursor.rowcount == 0:
+                self._explain_miss(conn, user_id, trade_id)
+
+    def delete(self, user_id: str, trade_id: str, expected_version: int | None) -> None:
+        with self.db.write() as conn:
+            cursor = conn.execute(
+                "DELETE FROM trades WHERE user_id = ? AND trade_id = ? AND (? IS NULL OR version = ?)",
+                (user_id, trade_id, expected_version, expected_version),
+            )
+            if cursor.rowcount == 0:
+                self._explain_miss(conn, user_id, trade_id)
+
+    def list(self, user_id: str, query: TradeQuery, after: Position | None, limit: int) -> list[Trade]:
+        sql = ["SELECT item FROM trades WHERE user_id = ?"]
+        args: list[Any] = [user_id]
+        if after is not None:
+            sql.append("AND entry_key < ?")
+            args.append(entry_key(after.entry_at, after.trade_id))
+        if query.from_ is not None:
+            sql.append("AND entry_key >= ?")
+            args.append(entry_key(query.from_, ""))
+        if query.to is not None:
+            sql.append("AND entry_key < ?")
+            args.append(entry_key(query.to, "") + "\uffff")
+        if query.status is not None:
+            sql.append("AND status = ?")
+            args.append(query.status)
+        if query.symbol is not None:
+            sql.append("AND symbol = ?")
+            args.append(query.symbol)
+        if query.tag is not None:
+            sql.append("AND EXISTS (SELECT 1 FROM json_each(item, '$.tags') WHERE value = ?)")
+            args.append(query.tag)
+        sql.append("ORDER BY entry_key DESC LIMIT ?")
+        args.append(limit)
+        rows = self.db.connection().execute(" ".join(sql), args).fetchall()
+        return [from_item(json.loads(row[0])) for row in rows]
+
+    def find_idempotency(self, user_id: str, key: str, now: datetime) -> IdempotencyRecord | None:
+        return self._find_key(self.db.connection(), user_id, key, now)
+
+    @staticmethod
+    def _find_key(
+        conn: sqlite3.Connection, user_id: str, key: str, now: datetime
+    ) -> IdempotencyRecord | None:
+        row = conn.execute(
+            "SELECT request_hash, trade_id, expires_at FROM idempotency WHERE user_id = ? AND key = ?",
+            (user_id, key),
+        ).fetchone()
+        if row is None or parse_time(row[2]) <= now:
+            return None
+        return IdempotencyRecord(user_id, key, row[0], row[1], parse_time(row[2]))
+
+    @staticmethod
+    def _row(trade: Trade) -> tuple[Any, ...]:
+        return (
+            trade.user_id,
+            trade.trade_id,
+            entry_key(trade.entry_at, trade.trade_id),
+            trade.figures.status,
+            trade.symbol,
+            trade.version,
+            dump_item(to_item(trade)),
+        )
+
+    @staticmethod
+    def _explain_miss(conn: sqlite3.Connection, user_id: str, trade_id: str) -> None:
+        exists = conn.execute(
+            "SELECT 1 FROM trades WHERE user_id = ? AND trade_id = ?", (user_id, trade_id)
+        ).fetchone()
+        raise PreconditionFailedError() if exists else TradeNotFoundError()

@@ -1,0 +1,1 @@
+"""The HTTP adapter: flask-smorest blueprints over the services."""

@@ -1,0 +1,73 @@
+"""flask-smorest subclassed once: Api, Blueprint and the base Schema that every resource uses."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from http import HTTPStatus
+from typing import Any
+
+import flask_smorest
+import marshmallow as ma
+from webargs import core
+from webargs.flaskparser import FlaskParser, is_json_request
+
+
+def camelcase(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part.title() for part in rest)
+
+
+class Schema(ma.Schema):
+    """Unknown fields are refused; Python attributes are snake_case, JSON keys camelCase."""
+
+    class Meta:
+        unknown = ma.RAISE
+
+    def on_bind_field(self, field_name: str, field_obj: ma.fields.Field) -> None:
+        if field_obj.data_key is None:
+            field_obj.data_key = camelcase(field_name.rstrip("_"))
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a number")
+
+
+class Parser(FlaskParser):
+    """Reads JSON numbers as exact Decimals (never float) and refuses NaN and Infinity."""
+
+    def _raw_load_json(self, req: Any) -> Any:
+        if not is_json_request(req):
+            return core.missing
+        data = req.get_data(cache=True)
+        try:
+            return json.loads(
+                data.decode("utf-8"),
+                parse_float=Decimal,
+                parse_int=Decimal,
+                parse_constant=_refuse_constant,
+            )
+        except UnicodeDecodeError as error:
+            raise json.JSONDecodeError(str(error), "", 0) from error
+        except ValueError as error:
+            if isinstance(error, json.JSONDecodeError):
+                raise
+            raise json.JSONDecodeError(str(error), "", 0) from error
+
+
+class Blueprint(flask_smorest.Blueprint):
+    ARGUMENTS_PARSER = Parser()
+
+    def errors(self, *codes: int) -> Any:
+        """Document the error responses an operation can give, in flask-smorest's error shape."""
+
+        def decorator(func: Any) -> Any:
+            for code in codes:
+                func = self.alt_response(code, response=HTTPStatus(code).name)(func)
+            return func
+
+        return decorator
+
+
+class Api(flask_smorest.Api):
+    pass

@@ -1,0 +1,1 @@
+"""The pure domain: trades, their figures and (later) the stats fold. No I/O, no frameworks."""

@@ -1,0 +1,1 @@
+"""Use cases: each takes plain data, talks to ports, returns domain objects."""
