@@ -29,6 +29,9 @@ class Number(ma.fields.Decimal):
         if minimum is not None:
             validators.append(ma.validate.Range(min=Decimal(minimum), min_inclusive=not exclusive))
         kwargs.setdefault("metadata", {})
+        # Documented as what is returned (apispec would say "number" for a Decimal field).
+        kwargs["metadata"].setdefault("type", "string")
+        kwargs["metadata"].setdefault("format", "decimal")
         kwargs["metadata"].setdefault(
             "description",
             f"decimal, as a string or number{'; > ' if exclusive else '; >= '}{minimum}"

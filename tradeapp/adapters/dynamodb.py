@@ -7,11 +7,10 @@ live in their own table and are written in one transaction with the trade they c
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from boto3.dynamodb.conditions import Attr, Key
-from boto3.dynamodb.types import TypeSerializer
 from botocore.exceptions import ClientError
 
 from ..domain.errors import (
@@ -25,6 +24,7 @@ from .items import entry_key, from_item, to_item
 from .ports import IdempotencyKeyTakenError, IdempotencyRecord, Position, TradeQuery
 
 ENTRY_INDEX = "byEntry"
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 # What DynamoDB answers when it sheds load; botocore has already retried these.
 BUSY_CODES = {
     "ProvisionedThroughputExceededException",
@@ -34,7 +34,6 @@ BUSY_CODES = {
     "ServiceUnavailable",
     "TransactionConflictException",
 }
-_serializer = TypeSerializer()
 
 
 def translate(error: ClientError) -> Exception:
@@ -49,21 +48,19 @@ def translate(error: ClientError) -> Exception:
     return error
 
 
-def serialize(item: dict[str, Any]) -> dict[str, Any]:
-    return {k: _serializer.serialize(v) for k, v in item.items()}
-
-
 class DynamoDBTradeRepository:
     def __init__(self, trades: Any, idempotency: Any) -> None:
         """`trades` and `idempotency` are boto3 Table resources."""
         self.trades = trades
         self.idempotency = idempotency
+        # The resource's own client: boto3 has hooked it to (de)serialize plain Python values,
+        # so items and expression values are passed as dicts of str/Decimal/int, never {"S": ...}.
         self.client = trades.meta.client
 
     def add(self, trade: Trade, idempotency: IdempotencyRecord | None = None) -> None:
         put_trade = {
             "TableName": self.trades.name,
-            "Item": serialize(to_item(trade)),
+            "Item": to_item(trade),
             "ConditionExpression": "attribute_not_exists(tradeId)",
         }
         try:
@@ -76,11 +73,11 @@ class DynamoDBTradeRepository:
                     {
                         "Put": {
                             "TableName": self.idempotency.name,
-                            "Item": serialize(_key_item(idempotency)),
-                            "ConditionExpression": "attribute_not_exists(idempotencyKey) OR expiresAt < :now",
-                            "ExpressionAttributeValues": {
-                                ":now": {"N": str(int(trade.created_at.timestamp()))}
-                            },
+                            "Item": _key_item(idempotency),
+                            "ConditionExpression": (
+                                "attribute_not_exists(idempotencyKey) OR expiresAtMicros <= :now"
+                            ),
+                            "ExpressionAttributeValues": {":now": _micros(trade.created_at)},
                         }
                     },
                 ]
@@ -152,11 +149,14 @@ class DynamoDBTradeRepository:
             upper.append(entry_key(after.entry_at, after.trade_id))
         if query.to is not None:
             upper.append(entry_key(query.to, "") + "\uffff")
+        lower = entry_key(query.from_, "") if query.from_ is not None else None
+        if lower is not None and upper and lower > min(upper):
+            return []  # DynamoDB rejects a BETWEEN whose bounds are reversed
         condition = Key("userId").eq(user_id)
-        if query.from_ is not None and upper:
-            condition &= Key("entryKey").between(entry_key(query.from_, ""), min(upper))
-        elif query.from_ is not None:
-            condition &= Key("entryKey").gte(entry_key(query.from_, ""))
+        if lower is not None and upper:
+            condition &= Key("entryKey").between(lower, min(upper))
+        elif lower is not None:
+            condition &= Key("entryKey").gte(lower)
         elif upper:
             condition &= Key("entryKey").lte(min(upper))
         filters = []
@@ -204,24 +204,32 @@ class DynamoDBTradeRepository:
         except ClientError as error:
             raise translate(error) from error
         item = response.get("Item")
-        if item is None or int(item["expiresAt"]) <= int(now.timestamp()):
+        if item is None or int(item["expiresAtMicros"]) <= _micros(now):
             return None  # TTL deletes lazily, so an expired record may still be there
         return IdempotencyRecord(
             user_id=user_id,
             key=key,
             request_hash=item["requestHash"],
             trade_id=item["tradeId"],
-            expires_at=datetime.fromtimestamp(int(item["expiresAt"]), now.tzinfo),
+            expires_at=EPOCH + timedelta(microseconds=int(item["expiresAtMicros"])),
         )
 
 
+def _micros(moment: datetime) -> int:
+    return (moment - EPOCH) // timedelta(microseconds=1)
+
+
 def _key_item(record: IdempotencyRecord) -> dict[str, Any]:
+    expires = _micros(record.expires_at)
     return {
         "userId": record.user_id,
         "idempotencyKey": record.key,
         "requestHash": record.request_hash,
         "tradeId": record.trade_id,
-        "expiresAt": int(record.expires_at.timestamp()),
+        # Expiry is decided on the exact instant; the TTL attribute holds whole seconds,
+        # rounded up so that TTL never deletes a record that is still live.
+        "expiresAtMicros": expires,
+        "expiresAt": -(-expires // 1_000_000),
     }
 
 

@@ -7,6 +7,7 @@ from decimal import Decimal
 from http import HTTPStatus
 from typing import Any
 
+import flask
 import flask_smorest
 import marshmallow as ma
 from webargs import core
@@ -29,6 +30,9 @@ class Schema(ma.Schema):
             field_obj.data_key = camelcase(field_name.rstrip("_"))
 
 
+BODY = "<request body>"
+
+
 def _refuse_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a number")
 
@@ -40,6 +44,7 @@ class Parser(FlaskParser):
         if not is_json_request(req):
             return core.missing
         data = req.get_data(cache=True)
+        # webargs reads a JSONDecodeError whose doc is "" as "no body", so these name the body.
         try:
             return json.loads(
                 data.decode("utf-8"),
@@ -48,15 +53,26 @@ class Parser(FlaskParser):
                 parse_constant=_refuse_constant,
             )
         except UnicodeDecodeError as error:
-            raise json.JSONDecodeError(str(error), "", 0) from error
+            raise json.JSONDecodeError(str(error), BODY, 0) from error
+        except RecursionError as error:  # e.g. 100,000 nested arrays, well under the size limit
+            raise json.JSONDecodeError("JSON is nested too deeply", BODY, 0) from error
         except ValueError as error:
             if isinstance(error, json.JSONDecodeError):
                 raise
-            raise json.JSONDecodeError(str(error), "", 0) from error
+            raise json.JSONDecodeError(str(error), BODY, 0) from error
 
 
 class Blueprint(flask_smorest.Blueprint):
     ARGUMENTS_PARSER = Parser()
+
+    def undocumented_route(self, rule: str, **options: Any) -> Any:
+        """A route left out of the OpenAPI document (flask-smorest has no `hide`)."""
+
+        def decorator(func: Any) -> Any:
+            flask.Blueprint.add_url_rule(self, rule, view_func=func, **options)
+            return func
+
+        return decorator
 
     def errors(self, *codes: int) -> Any:
         """Document the error responses an operation can give, in flask-smorest's error shape."""

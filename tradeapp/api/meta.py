@@ -25,15 +25,13 @@ class HealthCheck(MethodView):
         return {"status": "ok"}
 
 
-@blp.route("/openapi.yaml")
-@blp.doc(hide=True)
+@blp.undocumented_route("/openapi.yaml")
 def openapi_yaml() -> Response:
     spec = current_app.extensions["flask-smorest"]["apis"][""]["ext_obj"].spec
     return Response(spec.to_yaml(), mimetype="application/yaml")
 
 
-@blp.route("/docs/assets/<path:filename>")
-@blp.doc(hide=True)
+@blp.undocumented_route("/docs/assets/<path:filename>")
 def swagger_assets(filename: str) -> Response:
     from swagger_ui_bundle import swagger_ui_path
 

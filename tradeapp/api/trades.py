@@ -69,7 +69,7 @@ class Trades(MethodView):
     @blp.arguments(CreateHeaders, location="headers")
     @blp.arguments(TradeIn)
     @blp.response(201, TradeOut, headers={**LOCATION_HEADER, **ETAG_HEADER})
-    @blp.errors(401, 409, 413, 503)
+    @blp.errors(400, 401, 409, 413, 503)
     def post(self, headers: dict[str, Any], data: dict[str, Any]) -> Any:
         """Record a trade"""
         trade = service().create(user_id(), data, headers.get("idempotency_key"))
@@ -89,7 +89,7 @@ class TradeById(MethodView):
     @blp.arguments(IfMatchHeaders, location="headers")
     @blp.arguments(TradePatch)
     @blp.response(200, TradeOut, headers=ETAG_HEADER)
-    @blp.errors(401, 404, 412, 413, 428, 503)
+    @blp.errors(400, 401, 404, 412, 413, 428, 503)
     def patch(self, headers: dict[str, Any], changes: dict[str, Any], trade_id: str) -> Any:
         """Change a trade (If-Match required); a given partialCloses replaces the list"""
         version = expected_version(headers.get("if_match"))
@@ -111,7 +111,7 @@ class TradeById(MethodView):
 class TradeCloses(MethodView):
     @blp.arguments(CloseIn)
     @blp.response(201, TradeOut, headers=ETAG_HEADER)
-    @blp.errors(401, 404, 409, 413, 503)
+    @blp.errors(400, 401, 404, 409, 413, 503)
     def post(self, close: dict[str, Any], trade_id: str) -> Any:
         """Add a partial close; refused if it would close more than remains"""
         trade = service().add_close(user_id(), trade_id, close)

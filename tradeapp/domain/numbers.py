@@ -45,9 +45,12 @@ def bounds_problem(value: Decimal) -> str | None:
     """Why a number cannot be stored exactly, or None when it can."""
     if not value.is_finite():
         return "must be a finite number"
-    value = canonical(value)
-    exponent = value.as_tuple().exponent
+    if value.is_zero():
+        return None
+    # Read the digits as given: canonical() would round past 100 digits or overflow on 1E+100.
+    _, digits, exponent = value.as_tuple()
     assert isinstance(exponent, int)
+    exponent += len(digits) - len("".join(map(str, digits)).rstrip("0"))
     if -exponent > MAX_DECIMAL_PLACES:
         return f"must have at most {MAX_DECIMAL_PLACES} decimal places"
     if value.adjusted() >= MAX_INTEGER_DIGITS:

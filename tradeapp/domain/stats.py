@@ -10,7 +10,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from decimal import Decimal
+from decimal import Decimal, localcontext
 from typing import Any
 
 from .numbers import CONTEXT, RATIO_QUANTUM, ZERO, money, ratio
@@ -79,9 +79,11 @@ class _Acc:
 def fold(trades: Iterable[Trade]) -> dict[str, Any]:
     """Every statistic of the user's trades (camelCase keys, Decimals, None for 0 denominators)."""
     acc = _Acc()
-    for trade in trades:
-        _add(acc, trade)
-    return _finish(acc)
+    # + and - use the thread's context, 28 digits by default: CONTEXT keeps every sum exact.
+    with localcontext(CONTEXT):
+        for trade in trades:
+            _add(acc, trade)
+        return _finish(acc)
 
 
 def _add(acc: _Acc, trade: Trade) -> None:
@@ -141,7 +143,8 @@ def _finish(acc: _Acc) -> dict[str, Any]:
         "totalFees": money(acc.gross - acc.net),
         "avgWin": avg_win,
         "avgLoss": avg_loss,
-        "payoffRatio": ratio(avg_win, avg_loss) if avg_win is not None and avg_loss is not None else None,
+        # from the exact means, not the rounded ones: (win_sum / wins) / (|loss_sum| / losses)
+        "payoffRatio": ratio(acc.win_sum * acc.losses, -acc.loss_sum * acc.wins),
         "largestWin": acc.largest_win,
         "largestLoss": acc.largest_loss,
         "profitFactor": ratio(acc.win_sum, -acc.loss_sum),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from decimal import Decimal
+from decimal import Decimal, localcontext
 from functools import cached_property
 from typing import Any, Literal
 
@@ -88,6 +88,12 @@ def compute_figures(trade: Trade) -> TradeFigures:
     to A(Q) = fees, so a closed trade's net P&L is exactly gross minus all fees, while each
     close carries fees * q_k / Q to within 1e-10.
     """
+    # + and - use the thread's context, 28 digits by default: CONTEXT keeps every sum exact.
+    with localcontext(CONTEXT):
+        return _compute_figures(trade)
+
+
+def _compute_figures(trade: Trade) -> TradeFigures:
     sign = ONE if trade.side == "long" else -ONE
     closed = ZERO
     allocated = ZERO
@@ -193,15 +199,21 @@ def validate(trade: Trade) -> Trade:
 
 def normalized(trade: Trade) -> Trade:
     """The same trade with numbers in canonical form and the symbol upper-cased."""
+    # Out-of-bounds numbers are left as given for validate() to refuse: canonical() would
+    # round them past 100 digits, or overflow.
     numbers: dict[str, Any] = {
         name: canonical(getattr(trade, name))
         for name in DECIMAL_FIELDS
-        if getattr(trade, name) is not None and getattr(trade, name).is_finite()
+        if getattr(trade, name) is not None and bounds_problem(getattr(trade, name)) is None
     }
     closes = tuple(
         replace(
             c,
-            **{n: canonical(getattr(c, n)) for n in CLOSE_DECIMAL_FIELDS if getattr(c, n).is_finite()},
+            **{
+                n: canonical(getattr(c, n))
+                for n in CLOSE_DECIMAL_FIELDS
+                if bounds_problem(getattr(c, n)) is None
+            },
         )
         for c in trade.partial_closes
     )

@@ -101,7 +101,7 @@ class TradeService:
         return self.repo.get(user_id, trade_id)
 
     def list(self, user_id: str, query: TradeQuery, limit: int, cursor: str | None = None) -> Page:
-        after = self.cursors.decode(cursor, user_id, query) if cursor else None
+        after = self.cursors.decode(cursor, user_id, query) if cursor is not None else None
         found = self.repo.list(user_id, query, after, limit + 1)
         items = found[:limit]
         next_cursor = None

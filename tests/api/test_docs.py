@@ -1,0 +1,144 @@
+"""Health, the OpenAPI document in JSON and YAML, and Swagger UI served from our own assets."""
+
+from __future__ import annotations
+
+import re
+from html.parser import HTMLParser
+
+import pytest
+import yaml
+
+METHODS = {"get", "put", "post", "patch", "delete", "options", "head"}
+
+# The error responses each operation must document (besides 401 and the default).
+ERRORS = {
+    ("get", "/v1/trades"): {"400", "422"},
+    ("post", "/v1/trades"): {"400", "409", "413", "422"},
+    ("get", "/v1/trades/{trade_id}"): {"404"},
+    ("patch", "/v1/trades/{trade_id}"): {"400", "404", "412", "413", "422", "428"},
+    ("delete", "/v1/trades/{trade_id}"): {"404", "412"},
+    ("post", "/v1/trades/{trade_id}/closes"): {"400", "404", "409", "413", "422"},
+}
+
+
+@pytest.fixture(scope="module")
+def app(make_app, tmp_path_factory):
+    """One app for the module: these tests only read."""
+    return make_app(tmp_path_factory.mktemp("docs"))
+
+
+@pytest.fixture
+def spec(client):
+    response = client.get("/v1/openapi.json")
+    assert response.status_code == 200
+    return response.get_json()
+
+
+def operations(spec):
+    for path, item in spec["paths"].items():
+        for method, operation in item.items():
+            if method in METHODS:
+                yield method, path, operation
+
+
+def test_health_needs_no_token(client):
+    response = client.get("/v1/health")
+    assert response.status_code == 200
+    assert response.get_json() == {"status": "ok"}
+
+
+@pytest.mark.parametrize("path", ["/v1/openapi.json", "/v1/openapi.yaml", "/v1/docs"])
+def test_the_documentation_needs_no_token(client, path):
+    assert client.get(path).status_code == 200
+
+
+def test_the_yaml_document_is_the_json_document(client, spec):
+    response = client.get("/v1/openapi.yaml")
+    assert "yaml" in response.content_type
+    assert yaml.safe_load(response.get_data(as_text=True)) == spec
+
+
+def test_bearer_auth_is_the_default_security(spec):
+    assert spec["openapi"].startswith("3.")
+    assert spec["components"]["securitySchemes"]["bearerAuth"] == {
+        "type": "http",
+        "scheme": "bearer",
+        "bearerFormat": "JWT",
+    }
+    assert spec["security"] == [{"bearerAuth": []}]
+
+
+def test_the_documented_operations_are_the_api(spec):
+    assert {(m, p) for m, p, _ in operations(spec)} == {*ERRORS, ("get", "/v1/health")}
+
+
+def test_every_operation_has_a_summary(spec):
+    for method, path, operation in operations(spec):
+        assert operation.get("summary", "").strip(), (method, path)
+
+
+def test_health_is_documented_as_public(spec):
+    health = spec["paths"]["/v1/health"]["get"]
+    assert health["security"] == []
+    assert "401" not in health["responses"]
+
+
+@pytest.mark.parametrize(("method", "path"), sorted(ERRORS))
+def test_every_protected_operation_documents_401_and_its_errors(spec, method, path):
+    operation = spec["paths"][path][method]
+    assert operation.get("security", spec["security"]) == [{"bearerAuth": []}]
+    documented = set(operation["responses"])
+    assert "401" in documented
+    assert documented >= ERRORS[(method, path)], ERRORS[(method, path)] - documented
+    for code in documented - {"default"}:
+        assert re.fullmatch(r"[1-5]\d\d", code)
+
+
+def test_documented_error_responses_use_the_error_schema(spec):
+    for name, response in spec["components"]["responses"].items():
+        schema = response["content"]["application/json"]["schema"]
+        assert schema == {"$ref": "#/components/schemas/Error"}, name
+
+
+def test_decimals_are_documented_as_strings_in_responses(spec):
+    trade = spec["components"]["schemas"]["TradeOut"]["properties"]
+    for name in ("quantity", "entryPrice", "grossPnl", "netPnl", "remainingQuantity"):
+        assert trade[name]["type"] == "string", name
+
+
+class Assets(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.urls: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        values = dict(attrs)
+        if tag == "script" and values.get("src"):
+            self.urls.append(values["src"])
+        if tag == "link" and values.get("href"):
+            self.urls.append(values["href"])
+
+
+def test_swagger_ui_loads_its_assets_from_us_not_a_cdn(client):
+    response = client.get("/v1/docs")
+    assert response.status_code == 200
+    assert response.content_type.startswith("text/html")
+    page = Assets()
+    page.feed(response.get_data(as_text=True))
+    assert any(u.endswith(".js") for u in page.urls)
+    assert any(u.endswith(".css") for u in page.urls)
+    for url in page.urls:
+        assert url.startswith("/v1/docs/assets/"), url
+    assert "/v1/openapi.json" in response.get_data(as_text=True)
+
+    for url in page.urls:
+        asset = client.get(url)
+        assert asset.status_code == 200, url
+        kind = "javascript" if url.endswith(".js") else "css"
+        assert kind in asset.content_type, (url, asset.content_type)
+        assert len(asset.data) > 1000
+
+
+@pytest.mark.parametrize("path", ["/v1/docs/assets/../../../etc/passwd", "/v1/docs/assets/nope.js"])
+def test_asset_paths_outside_the_bundle_are_404(client, path):
+    assert client.get(path).status_code == 404

@@ -1,0 +1,1 @@
+"""Service tests: use cases run against the in-memory fake repository."""

@@ -1,0 +1,1 @@
+"""Tests of the Lambda side: Zappa's settings, its real handler, and the task entry points."""

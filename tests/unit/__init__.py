@@ -1,0 +1,1 @@
+"""Unit tests: the pure domain, no I/O."""
