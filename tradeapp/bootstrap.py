@@ -6,14 +6,17 @@ Heavy imports (boto3) happen only for the backend that needs them.
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from .adapters.localissuer import LocalIssuer, LocalJWKClient
-from .adapters.ports import TradeRepository
+from .adapters.ports import DeadLetterQueue, StatsRepository, StreamReader, TradeRepository
 from .services.auth import TokenVerifier
 from .services.cursors import CursorCodec, SigningKeys
+from .services.stats import StatsService
 from .services.trades import TradeService
 
 
@@ -21,8 +24,12 @@ from .services.trades import TradeService
 class Container:
     settings: dict[str, Any]
     trades: TradeService
+    stats: StatsService
     verifier: TokenVerifier
     issuer: LocalIssuer | None
+    dead_letters: Callable[[], DeadLetterQueue]
+    stream: Callable[[], StreamReader]
+    continuation: Callable[[], Callable[[Any, dict[str, Any]], None]]
 
 
 def aws_config() -> Any:
@@ -47,25 +54,57 @@ def build(settings: dict[str, Any]) -> Container:
     data_dir = Path(settings["DATA_DIR"])
     session = None
     repo: TradeRepository
+    stats_repo: StatsRepository
+    dead_letters: Callable[[], DeadLetterQueue]
+    stream: Callable[[], StreamReader]
+    feed = None
     if settings["BACKEND"] == "dynamodb":
-        from .adapters.dynamodb import DynamoDBTradeRepository
+        from .adapters.dynamodb import DynamoDBStatsRepository, DynamoDBTradeRepository
 
         session = aws_session(settings)
         dynamodb = session.resource(
             "dynamodb", config=aws_config(), endpoint_url=settings["DYNAMODB_ENDPOINT"]
         )
+        stats_table = dynamodb.Table(settings["STATS_TABLE"])
         repo = DynamoDBTradeRepository(
-            dynamodb.Table(settings["TRADES_TABLE"]), dynamodb.Table(settings["IDEMPOTENCY_TABLE"])
+            dynamodb.Table(settings["TRADES_TABLE"]),
+            dynamodb.Table(settings["IDEMPOTENCY_TABLE"]),
+            stats_table,
         )
-    elif settings["BACKEND"] == "memory":
-        from .adapters.memory import MemoryTradeRepository
-
-        repo = MemoryTradeRepository()
+        stats_repo = DynamoDBStatsRepository(stats_table)
+        aws = session
+        # Built on first use: the API never needs SQS or Streams clients.
+        dead_letters = functools.cache(lambda: _sqs_dead_letters(aws, settings))
+        stream = functools.cache(lambda: _stream_reader(aws))
     else:
-        from .adapters.sqlite import Database, SQLiteTradeRepository
+        from .adapters.changefeed import ChangeFeed
 
-        data_dir.mkdir(parents=True, exist_ok=True)
-        repo = SQLiteTradeRepository(Database(data_dir / "tradeapp.sqlite3"))
+        if settings["BACKEND"] == "memory":
+            from .adapters.memory import MemoryDeadLetterQueue, MemoryStatsRepository, MemoryTradeRepository
+
+            inner: TradeRepository = MemoryTradeRepository()
+            stats_repo = MemoryStatsRepository()
+            local_dlq: DeadLetterQueue = MemoryDeadLetterQueue()
+        else:
+            from .adapters.sqlite import (
+                Database,
+                SQLiteDeadLetterQueue,
+                SQLiteStatsRepository,
+                SQLiteTradeRepository,
+            )
+
+            data_dir.mkdir(parents=True, exist_ok=True)
+            db = Database(data_dir / "tradeapp.sqlite3")
+            inner, stats_repo, local_dlq = (
+                SQLiteTradeRepository(db),
+                SQLiteStatsRepository(db),
+                SQLiteDeadLetterQueue(db),
+            )
+        # The embedded stream: each committed write feeds the same stats code as update_stats.
+        feed = ChangeFeed(inner)
+        repo = feed
+        dead_letters = lambda: local_dlq  # noqa: E731
+        stream = lambda: feed  # noqa: E731
 
     issuer = None
     if settings["AUTH"] == "cognito":
@@ -94,9 +133,46 @@ def build(settings: dict[str, Any]) -> Container:
 
         keys = file_signing_keys(data_dir)
 
+    stats = StatsService(repo, stats_repo)
+    if feed is not None:
+        feed.listener = functools.partial(stats.apply_local_changes, dead_letters=dead_letters())
     return Container(
         settings=settings,
         trades=TradeService(repo, CursorCodec(keys)),
+        stats=stats,
         verifier=verifier,
         issuer=issuer,
+        dead_letters=dead_letters,
+        stream=stream,
+        continuation=functools.cache(lambda: _continuation(session or aws_session(settings))),
     )
+
+
+def _sqs_dead_letters(session: Any, settings: dict[str, Any]) -> DeadLetterQueue:
+    from .adapters.aws import SQSDeadLetterQueue
+
+    if not settings["STATS_DLQ_URL"]:
+        raise ValueError("TRADEAPP_STATS_DLQ_URL is not set")
+    return SQSDeadLetterQueue(session.client("sqs", config=aws_config()), settings["STATS_DLQ_URL"])
+
+
+def _stream_reader(session: Any) -> StreamReader:
+    from .adapters.aws import DynamoDBStreamReader
+
+    return DynamoDBStreamReader(session.client("dynamodbstreams", config=aws_config()))
+
+
+def _continuation(session: Any) -> Callable[[Any, dict[str, Any]], None]:
+    """Start the same function again, asynchronously, with `payload` (rebuild-all's checkpoint)."""
+    import json
+
+    client = session.client("lambda", config=aws_config())
+
+    def invoke(context: Any, payload: dict[str, Any]) -> None:
+        client.invoke(
+            FunctionName=context.invoked_function_arn,
+            InvocationType="Event",
+            Payload=json.dumps(payload).encode(),
+        )
+
+    return invoke

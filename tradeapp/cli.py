@@ -1,10 +1,23 @@
-"""Operator commands under `flask --app wsgi ...`."""
+"""Operator commands under `flask --app wsgi ...`: tokens, stats rebuilds, StatsDLQ replay."""
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
 import click
 from flask import Flask, current_app
-from flask.cli import with_appcontext
+from flask.cli import AppGroup, with_appcontext
+
+from .bootstrap import Container
+
+
+def container() -> Container:
+    return current_app.extensions["tradeapp"]  # type: ignore[no-any-return]
+
+
+def echo_json(value: Any) -> None:
+    click.echo(json.dumps(value, default=str))
 
 
 @click.command("token")
@@ -13,11 +26,49 @@ from flask.cli import with_appcontext
 @with_appcontext  # `flask` pushes one itself; app.test_cli_runner() and other groups do not
 def token(user: str, lifetime: int) -> None:
     """Print an access token for USER from the embedded issuer (local use only)."""
-    issuer = current_app.extensions["tradeapp"].issuer
+    issuer = container().issuer
     if issuer is None:
         raise click.ClickException("tokens come from Cognito here (TRADEAPP_AUTH=cognito)")
     click.echo(issuer.issue(user, lifetime=lifetime))
 
 
+stats_cli = AppGroup("stats", help="Rebuild stats from trades.")
+
+
+@stats_cli.command("rebuild")
+@click.argument("user")
+def rebuild(user: str) -> None:
+    """Rebuild USER's stats now and print a summary."""
+    record = container().stats.rebuild(user)
+    echo_json({"userId": user, "revision": record.revision, "trades": record.trade_count})
+
+
+@stats_cli.command("rebuild-all")
+def rebuild_all() -> None:
+    """Rebuild every user's stats, page by page, and print the summary."""
+    report = container().stats.rebuild_all()
+    echo_json(report.as_dict())
+    if report.failures:
+        raise SystemExit(1)
+
+
+dlq_cli = AppGroup("dlq", help="The stats dead-letter queue (StatsDLQ).")
+
+
+@dlq_cli.command("replay")
+@click.option("--dry-run", is_flag=True, help="change nothing; list the users it would rebuild")
+def replay(dry_run: bool) -> None:
+    """Rebuild the users of each failed stream batch; delete a message once its rebuilds succeed."""
+    app = container()
+    reports = app.stats.replay(app.dead_letters(), app.stream(), dry_run=dry_run)
+    for report in reports:
+        echo_json(report)
+    click.echo(f"{len(reports)} message(s){' (dry run: nothing changed)' if dry_run else ''}")
+    if any(r.get("action") in ("kept", "left") for r in reports):
+        raise SystemExit(1)
+
+
 def init_app(app: Flask) -> None:
     app.cli.add_command(token)
+    app.cli.add_command(stats_cli)
+    app.cli.add_command(dlq_cli)

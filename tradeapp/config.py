@@ -14,6 +14,8 @@ DEFAULTS: dict[str, Any] = {
     "DYNAMODB_ENDPOINT": None,
     "TRADES_TABLE": "Trades",
     "IDEMPOTENCY_TABLE": "TradeIdempotency",
+    "STATS_TABLE": "TradeStats",
+    "STATS_DLQ_URL": None,
     # "local": tokens from the embedded issuer; "cognito": a Cognito user pool.
     "AUTH": "local",
     "COGNITO_USER_POOL_ID": None,

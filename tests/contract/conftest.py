@@ -10,10 +10,10 @@ import botocore.session
 import pytest
 from moto import mock_aws
 
-from tradeapp.adapters.dynamodb import DynamoDBTradeRepository, create_tables
-from tradeapp.adapters.memory import MemoryTradeRepository
-from tradeapp.adapters.ports import TradeRepository
-from tradeapp.adapters.sqlite import Database, SQLiteTradeRepository
+from tradeapp.adapters.dynamodb import DynamoDBStatsRepository, DynamoDBTradeRepository, create_tables
+from tradeapp.adapters.memory import MemoryStatsRepository, MemoryTradeRepository
+from tradeapp.adapters.ports import StatsRepository, TradeRepository
+from tradeapp.adapters.sqlite import Database, SQLiteStatsRepository, SQLiteTradeRepository
 
 
 @pytest.fixture
@@ -42,7 +42,7 @@ def botocore_session() -> Any:
 
 @pytest.fixture
 def dynamodb(aws_credentials: None, botocore_session: Any) -> Iterator[Any]:
-    """A moto DynamoDB with the two tables; the resource is built only once the mock runs."""
+    """A moto DynamoDB with the tables; the resource is built only once the mock runs."""
     with mock_aws():
         session = boto3.session.Session(botocore_session=botocore_session, region_name="us-east-1")
         resource = session.resource("dynamodb")
@@ -50,19 +50,33 @@ def dynamodb(aws_credentials: None, botocore_session: Any) -> Iterator[Any]:
         yield resource
 
 
-def _build(kind: str, request: pytest.FixtureRequest) -> TradeRepository:
+def _build(kind: str, request: pytest.FixtureRequest) -> tuple[TradeRepository, StatsRepository]:
+    """A trade repository and the stats repository of the same store."""
     if kind == "memory":
-        return MemoryTradeRepository()
+        return MemoryTradeRepository(), MemoryStatsRepository()
     if kind == "sqlite":
-        return SQLiteTradeRepository(Database(request.getfixturevalue("tmp_path") / "tradeapp.sqlite3"))
+        db = Database(request.getfixturevalue("tmp_path") / "tradeapp.sqlite3")
+        return SQLiteTradeRepository(db), SQLiteStatsRepository(db)
     resource = request.getfixturevalue("dynamodb")  # starts moto only for this adapter
-    return DynamoDBTradeRepository(resource.Table("Trades"), resource.Table("TradeIdempotency"))
+    stats = resource.Table("TradeStats")
+    trades = DynamoDBTradeRepository(resource.Table("Trades"), resource.Table("TradeIdempotency"), stats)
+    return trades, DynamoDBStatsRepository(stats)
 
 
 @pytest.fixture(params=["memory", "sqlite", "dynamodb"])
-def repo(request: pytest.FixtureRequest) -> TradeRepository:
-    """A fresh, empty repository of each kind; every contract test runs once per adapter."""
+def stores(request: pytest.FixtureRequest) -> tuple[TradeRepository, StatsRepository]:
+    """Fresh, empty stores of each kind; every contract test runs once per adapter."""
     return _build(request.param, request)
+
+
+@pytest.fixture
+def repo(stores: tuple[TradeRepository, StatsRepository]) -> TradeRepository:
+    return stores[0]
+
+
+@pytest.fixture
+def stats_repo(stores: tuple[TradeRepository, StatsRepository]) -> StatsRepository:
+    return stores[1]
 
 
 @pytest.fixture(params=["memory", "sqlite"])
@@ -74,4 +88,4 @@ def threaded_repo(request: pytest.FixtureRequest) -> TradeRepository:
     table taken before it started, erasing writes that other threads committed meanwhile. A
     race test against moto would fail for moto's reasons, not the adapter's.
     """
-    return _build(request.param, request)
+    return _build(request.param, request)[0]

@@ -7,6 +7,9 @@ live in their own table and are written in one transaction with the trade they c
 
 from __future__ import annotations
 
+import gzip
+import json
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -20,8 +23,8 @@ from ..domain.errors import (
     TradeNotFoundError,
 )
 from ..domain.trade import Trade
-from .items import entry_key, from_item, to_item
-from .ports import IdempotencyKeyTakenError, IdempotencyRecord, Position, TradeQuery
+from .items import entry_key, format_time, from_item, parse_time, to_item
+from .ports import IdempotencyKeyTakenError, IdempotencyRecord, Position, StatsRecord, TradeQuery
 
 ENTRY_INDEX = "byEntry"
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -49,54 +52,75 @@ def translate(error: ClientError) -> Exception:
 
 
 class DynamoDBTradeRepository:
-    def __init__(self, trades: Any, idempotency: Any) -> None:
-        """`trades` and `idempotency` are boto3 Table resources."""
+    def __init__(self, trades: Any, idempotency: Any, stats: Any) -> None:
+        """`trades`, `idempotency` and `stats` are boto3 Table resources.
+
+        Every trade write is one transaction with an increment of the user's
+        `tradesRevision` on their TradeStats item: the revision stats are computed from.
+        """
         self.trades = trades
         self.idempotency = idempotency
+        self.stats = stats
         # The resource's own client: boto3 has hooked it to (de)serialize plain Python values,
         # so items and expression values are passed as dicts of str/Decimal/int, never {"S": ...}.
         self.client = trades.meta.client
 
-    def add(self, trade: Trade, idempotency: IdempotencyRecord | None = None) -> None:
-        put_trade = {
-            "TableName": self.trades.name,
-            "Item": to_item(trade),
-            "ConditionExpression": "attribute_not_exists(tradeId)",
+    def _bump(self, user_id: str) -> dict[str, Any]:
+        return {
+            "Update": {
+                "TableName": self.stats.name,
+                "Key": {"userId": user_id},
+                "UpdateExpression": "ADD tradesRevision :one",
+                "ExpressionAttributeValues": {":one": 1},
+            }
         }
+
+    def _transact(self, items: list[dict[str, Any]]) -> list[str | None]:
+        """Run the transaction; on cancellation, the reason code of each item, else []."""
         try:
-            if idempotency is None:
-                self.client.put_item(**put_trade)
-                return
-            self.client.transact_write_items(
-                TransactItems=[
-                    {"Put": put_trade},
-                    {
-                        "Put": {
-                            "TableName": self.idempotency.name,
-                            "Item": _key_item(idempotency),
-                            "ConditionExpression": (
-                                "attribute_not_exists(idempotencyKey) OR expiresAtMicros <= :now"
-                            ),
-                            "ExpressionAttributeValues": {":now": _micros(trade.created_at)},
-                        }
-                    },
-                ]
-            )
+            self.client.transact_write_items(TransactItems=items)
+            return []
         except ClientError as error:
-            code = error.response.get("Error", {}).get("Code", "")
-            if code == "ConditionalCheckFailedException":
-                raise ConflictError(f"trade {trade.trade_id} already exists") from error
-            if code == "TransactionCanceledException":
-                reasons = [r.get("Code") for r in error.response.get("CancellationReasons", [])]
-                if len(reasons) > 1 and reasons[1] == "ConditionalCheckFailed":
-                    assert idempotency is not None
-                    held = self.find_idempotency(idempotency.user_id, idempotency.key, trade.created_at)
-                    if held is not None:
-                        raise IdempotencyKeyTakenError(held) from error
-                    raise StoreUnavailableError() from error  # expired in between: retry
-                if reasons and reasons[0] == "ConditionalCheckFailed":
-                    raise ConflictError(f"trade {trade.trade_id} already exists") from error
-            raise translate(error) from error
+            if error.response.get("Error", {}).get("Code") != "TransactionCanceledException":
+                raise translate(error) from error
+            reasons = [r.get("Code") for r in error.response.get("CancellationReasons", [])]
+            if "ConditionalCheckFailed" not in reasons:
+                raise translate(error) from error
+            return reasons
+
+    def add(self, trade: Trade, idempotency: IdempotencyRecord | None = None) -> None:
+        items: list[dict[str, Any]] = [
+            {
+                "Put": {
+                    "TableName": self.trades.name,
+                    "Item": to_item(trade),
+                    "ConditionExpression": "attribute_not_exists(tradeId)",
+                }
+            },
+            self._bump(trade.user_id),
+        ]
+        if idempotency is not None:
+            items.append(
+                {
+                    "Put": {
+                        "TableName": self.idempotency.name,
+                        "Item": _key_item(idempotency),
+                        "ConditionExpression": (
+                            "attribute_not_exists(idempotencyKey) OR expiresAtMicros <= :now"
+                        ),
+                        "ExpressionAttributeValues": {":now": _micros(trade.created_at)},
+                    }
+                }
+            )
+        reasons = self._transact(items)
+        if len(reasons) > 2 and reasons[2] == "ConditionalCheckFailed":
+            assert idempotency is not None
+            held = self.find_idempotency(idempotency.user_id, idempotency.key, trade.created_at)
+            if held is not None:
+                raise IdempotencyKeyTakenError(held)
+            raise StoreUnavailableError()  # it expired in between: a retry will succeed
+        if reasons:
+            raise ConflictError(f"trade {trade.trade_id} already exists")
 
     def get(self, user_id: str, trade_id: str) -> Trade:
         try:
@@ -108,40 +132,64 @@ class DynamoDBTradeRepository:
         return from_item(response["Item"])
 
     def replace(self, trade: Trade, expected_version: int | None) -> None:
-        self._conditional(
-            trade.user_id,
-            trade.trade_id,
-            expected_version,
-            lambda condition, values: self.trades.put_item(
-                Item=to_item(trade), ConditionExpression=condition, **values
-            ),
-        )
+        write = {"Put": {"TableName": self.trades.name, "Item": to_item(trade)}}
+        self._conditional(trade.user_id, trade.trade_id, expected_version, write)
 
     def delete(self, user_id: str, trade_id: str, expected_version: int | None) -> None:
-        self._conditional(
-            user_id,
-            trade_id,
-            expected_version,
-            lambda condition, values: self.trades.delete_item(
-                Key={"userId": user_id, "tradeId": trade_id},
-                ConditionExpression=condition,
-                **values,
-            ),
-        )
+        write = {"Delete": {"TableName": self.trades.name, "Key": {"userId": user_id, "tradeId": trade_id}}}
+        self._conditional(user_id, trade_id, expected_version, write)
 
-    def _conditional(self, user_id: str, trade_id: str, expected_version: int | None, write: Any) -> None:
-        condition = "attribute_exists(tradeId)"
-        values: dict[str, Any] = {}
+    def _conditional(
+        self, user_id: str, trade_id: str, expected_version: int | None, write: dict[str, Any]
+    ) -> None:
+        (operation,) = write.values()
+        operation["ConditionExpression"] = "attribute_exists(tradeId)"
         if expected_version is not None:
-            condition += " AND version = :expected"
-            values = {"ExpressionAttributeValues": {":expected": expected_version}}
-        try:
-            write(condition, values)
-        except ClientError as error:
-            if error.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
-                raise translate(error) from error
+            operation["ConditionExpression"] += " AND version = :expected"
+            operation["ExpressionAttributeValues"] = {":expected": expected_version}
+        if self._transact([write, self._bump(user_id)]):
             self.get(user_id, trade_id)  # raises TradeNotFoundError when it is gone
-            raise PreconditionFailedError() from error
+            raise PreconditionFailedError()
+
+    def revision(self, user_id: str) -> int:
+        try:
+            response = self.stats.get_item(
+                Key={"userId": user_id}, ConsistentRead=True, ProjectionExpression="tradesRevision"
+            )
+        except ClientError as error:
+            raise translate(error) from error
+        return int(response.get("Item", {}).get("tradesRevision", 0))
+
+    def trades_of(self, user_id: str) -> Iterator[Trade]:
+        kwargs: dict[str, Any] = {"KeyConditionExpression": Key("userId").eq(user_id), "ConsistentRead": True}
+        while True:
+            try:
+                page = self.trades.query(**kwargs)
+            except ClientError as error:
+                raise translate(error) from error
+            for item in page.get("Items", []):
+                yield from_item(item)
+            if "LastEvaluatedKey" not in page:
+                return
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    def users(self, after: str | None, limit: int) -> list[str]:
+        """Users in TradeStats' scan order (every trade write creates the user's item)."""
+        kwargs: dict[str, Any] = {"ProjectionExpression": "userId", "Limit": limit}
+        if after is not None:
+            kwargs["ExclusiveStartKey"] = {"userId": after}
+        found: list[str] = []
+        while len(found) < limit:
+            try:
+                page = self.stats.scan(**kwargs)
+            except ClientError as error:
+                raise translate(error) from error
+            found.extend(item["userId"] for item in page.get("Items", []))
+            if "LastEvaluatedKey" not in page:
+                break
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+            kwargs["Limit"] = limit - len(found)
+        return found
 
     def list(self, user_id: str, query: TradeQuery, after: Position | None, limit: int) -> list[Trade]:
         upper = []
@@ -233,7 +281,54 @@ def _key_item(record: IdempotencyRecord) -> dict[str, Any]:
     }
 
 
-def create_tables(resource: Any, trades: str, idempotency: str) -> None:
+class DynamoDBStatsRepository:
+    """Stats live on the user's TradeStats item beside `tradesRevision`, which trade writes bump.
+
+    The fold's document is stored gzip-compressed: an equity curve of years of days and
+    hundreds of symbols would otherwise approach DynamoDB's 400 KB item limit.
+    """
+
+    def __init__(self, stats: Any) -> None:
+        self.stats = stats
+
+    def get(self, user_id: str) -> StatsRecord | None:
+        try:
+            response = self.stats.get_item(Key={"userId": user_id}, ConsistentRead=True)
+        except ClientError as error:
+            raise translate(error) from error
+        item = response.get("Item")
+        if item is None or "revision" not in item:
+            return None
+        return StatsRecord(
+            user_id=user_id,
+            revision=int(item["revision"]),
+            computed_at=parse_time(item["computedAt"]),
+            trade_count=int(item["tradeCount"]),
+            stats=json.loads(gzip.decompress(bytes(item["stats"]))),
+        )
+
+    def put(self, record: StatsRecord) -> bool:
+        document = json.dumps(record.stats, separators=(",", ":")).encode()
+        try:
+            self.stats.update_item(
+                Key={"userId": record.user_id},
+                UpdateExpression="SET revision = :r, computedAt = :c, tradeCount = :n, stats = :s",
+                ConditionExpression="attribute_not_exists(revision) OR revision <= :r",
+                ExpressionAttributeValues={
+                    ":r": record.revision,
+                    ":c": format_time(record.computed_at),
+                    ":n": record.trade_count,
+                    ":s": gzip.compress(document, mtime=0),
+                },
+            )
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+                return False
+            raise translate(error) from error
+        return True
+
+
+def create_tables(resource: Any, trades: str, idempotency: str, stats: str = "TradeStats") -> None:
     """Create the tables as infra/ declares them (for tests and local experiments)."""
     resource.create_table(
         TableName=trades,
@@ -270,4 +365,10 @@ def create_tables(resource: Any, trades: str, idempotency: str) -> None:
             {"AttributeName": "userId", "AttributeType": "S"},
             {"AttributeName": "idempotencyKey", "AttributeType": "S"},
         ],
+    )
+    resource.create_table(
+        TableName=stats,
+        BillingMode="PAY_PER_REQUEST",
+        KeySchema=[{"AttributeName": "userId", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "userId", "AttributeType": "S"}],
     )

@@ -2,20 +2,34 @@
 
 from __future__ import annotations
 
+import itertools
 import threading
+from collections.abc import Iterator
 from datetime import datetime
+from typing import Any
 
 from ..domain.errors import ConflictError, PreconditionFailedError, TradeNotFoundError
 from ..domain.trade import Trade
 from .items import entry_key
-from .ports import IdempotencyKeyTakenError, IdempotencyRecord, Position, TradeQuery
+from .ports import (
+    DeadLetter,
+    IdempotencyKeyTakenError,
+    IdempotencyRecord,
+    Position,
+    StatsRecord,
+    TradeQuery,
+)
 
 
 class MemoryTradeRepository:
     def __init__(self) -> None:
         self._trades: dict[tuple[str, str], Trade] = {}
         self._keys: dict[tuple[str, str], IdempotencyRecord] = {}
+        self._revisions: dict[str, int] = {}
         self._lock = threading.Lock()
+
+    def _bump(self, user_id: str) -> None:
+        self._revisions[user_id] = self._revisions.get(user_id, 0) + 1
 
     def add(self, trade: Trade, idempotency: IdempotencyRecord | None = None) -> None:
         with self._lock:
@@ -26,6 +40,7 @@ class MemoryTradeRepository:
             if (trade.user_id, trade.trade_id) in self._trades:
                 raise ConflictError(f"trade {trade.trade_id} already exists")
             self._trades[(trade.user_id, trade.trade_id)] = trade
+            self._bump(trade.user_id)
             if idempotency is not None:
                 self._keys[(idempotency.user_id, idempotency.key)] = idempotency
 
@@ -39,11 +54,13 @@ class MemoryTradeRepository:
         with self._lock:
             self._check(trade.user_id, trade.trade_id, expected_version)
             self._trades[(trade.user_id, trade.trade_id)] = trade
+            self._bump(trade.user_id)
 
     def delete(self, user_id: str, trade_id: str, expected_version: int | None) -> None:
         with self._lock:
             self._check(user_id, trade_id, expected_version)
             del self._trades[(user_id, trade_id)]
+            self._bump(user_id)
 
     def _check(self, user_id: str, trade_id: str, expected_version: int | None) -> None:
         current = self.get(user_id, trade_id)
@@ -71,6 +88,36 @@ class MemoryTradeRepository:
         record = self._keys.get((user_id, key))
         return record if record is not None and record.expires_at > now else None
 
+    def revision(self, user_id: str) -> int:
+        return self._revisions.get(user_id, 0)
+
+    def trades_of(self, user_id: str) -> Iterator[Trade]:
+        with self._lock:
+            mine = [t for (owner, _), t in self._trades.items() if owner == user_id]
+        yield from mine
+
+    def users(self, after: str | None, limit: int) -> list[str]:
+        with self._lock:
+            ordered = sorted(self._revisions)
+        return [u for u in ordered if after is None or u > after][:limit]
+
+
+class MemoryStatsRepository:
+    def __init__(self) -> None:
+        self._stats: dict[str, StatsRecord] = {}
+        self._lock = threading.Lock()
+
+    def get(self, user_id: str) -> StatsRecord | None:
+        return self._stats.get(user_id)
+
+    def put(self, record: StatsRecord) -> bool:
+        with self._lock:
+            stored = self._stats.get(record.user_id)
+            if stored is not None and stored.revision > record.revision:
+                return False
+            self._stats[record.user_id] = record
+            return True
+
 
 def matches(trade: Trade, query: TradeQuery) -> bool:
     """The reference meaning of a TradeQuery; the SQL and DynamoDB filters mirror it."""
@@ -81,3 +128,22 @@ def matches(trade: Trade, query: TradeQuery) -> bool:
         and (query.from_ is None or trade.entry_at >= query.from_)
         and (query.to is None or trade.entry_at <= query.to)
     )
+
+
+class MemoryDeadLetterQueue:
+    def __init__(self) -> None:
+        self._messages: dict[str, dict[str, Any]] = {}
+        self._ids = itertools.count(1)
+        self._lock = threading.Lock()
+
+    def send(self, body: dict[str, Any]) -> None:
+        with self._lock:
+            self._messages[str(next(self._ids))] = body
+
+    def receive(self, limit: int) -> list[DeadLetter]:
+        with self._lock:
+            return [DeadLetter(k, k, v) for k, v in list(self._messages.items())[:limit]]
+
+    def delete(self, receipt: str) -> None:
+        with self._lock:
+            self._messages.pop(receipt, None)

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from ..domain.errors import ConflictError
 from ..domain.trade import Trade
@@ -36,6 +37,18 @@ class IdempotencyRecord:
     request_hash: str
     trade_id: str
     expires_at: datetime
+
+
+@dataclass(frozen=True)
+class StatsRecord:
+    """One user's stats as stored: the fold's output in JSON form (decimals as strings),
+    and the revision of the trade data it was computed from."""
+
+    user_id: str
+    revision: int
+    computed_at: datetime
+    trade_count: int
+    stats: dict[str, Any]
 
 
 class IdempotencyKeyTakenError(ConflictError):
@@ -84,3 +97,66 @@ class TradeRepository(Protocol):
     def find_idempotency(self, user_id: str, key: str, now: datetime) -> IdempotencyRecord | None:
         """The unexpired record for this key, if any."""
         ...
+
+    def revision(self, user_id: str) -> int:
+        """The user's change counter, bumped in the same atomic write as every trade change
+        (0 for a user who never wrote one). Trades read after it are at least this new."""
+        ...
+
+    def trades_of(self, user_id: str) -> Iterable[Trade]:
+        """Every trade of the user, read consistently, a page at a time (memory stays bounded)."""
+        ...
+
+    def users(self, after: str | None, limit: int) -> list[str]:
+        """Up to `limit` users who ever wrote a trade, in the store's own stable order,
+        starting after the user `after` (a checkpoint from the previous page)."""
+        ...
+
+
+class StatsRepository(Protocol):
+    """Per-user stats; writes never replace stats computed from a newer revision.
+
+    >>> stats.put(StatsRecord("user-1", 7, now, 12, {...}))   # True: stored
+    >>> stats.put(StatsRecord("user-1", 6, now, 11, {...}))   # False: 7 is newer
+    """
+
+    def get(self, user_id: str) -> StatsRecord | None: ...
+
+    def put(self, record: StatsRecord) -> bool:
+        """Store unless a higher revision is stored; True when written."""
+        ...
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    """One message from StatsDLQ: `receipt` deletes it, `body` is the parsed JSON."""
+
+    receipt: str
+    message_id: str
+    body: dict[str, Any]
+
+
+class DeadLetterQueue(Protocol):
+    """Where failed stream batches go (StatsDLQ): pointers to records, not the records.
+
+    >>> for letter in dlq.receive(10): ...; dlq.delete(letter.receipt)
+    """
+
+    def send(self, body: dict[str, Any]) -> None: ...
+
+    def receive(self, limit: int) -> list[DeadLetter]:
+        """Up to `limit` messages, hidden from other readers for a while."""
+        ...
+
+    def delete(self, receipt: str) -> None: ...
+
+
+class StreamReader(Protocol):
+    """Reads records back from the trades' change stream by sequence number.
+
+    >>> reader.records(arn, "shardId-0001", "1100", "1104")   # None once trimmed (24 h)
+    """
+
+    def records(
+        self, stream_arn: str, shard_id: str, start: str, end: str
+    ) -> list[dict[str, Any]] | None: ...

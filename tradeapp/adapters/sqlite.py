@@ -7,7 +7,7 @@ import sqlite3
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -20,7 +20,14 @@ from ..domain.errors import (
 )
 from ..domain.trade import Trade
 from .items import entry_key, format_time, from_item, parse_time, to_item
-from .ports import IdempotencyKeyTakenError, IdempotencyRecord, Position, TradeQuery
+from .ports import (
+    DeadLetter,
+    IdempotencyKeyTakenError,
+    IdempotencyRecord,
+    Position,
+    StatsRecord,
+    TradeQuery,
+)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS trades (
@@ -42,7 +49,26 @@ CREATE TABLE IF NOT EXISTS idempotency (
     expires_at   TEXT NOT NULL,
     PRIMARY KEY (user_id, key)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS dead_letters (
+    id         INTEGER PRIMARY KEY AUTOINCREMENT,
+    body       TEXT NOT NULL,
+    created_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS trade_stats (
+    user_id         TEXT PRIMARY KEY,
+    trades_revision INTEGER NOT NULL DEFAULT 0,
+    revision        INTEGER,
+    computed_at     TEXT,
+    trade_count     INTEGER,
+    stats           TEXT
+) WITHOUT ROWID;
 """
+# Bumped in the same transaction as every trade write: the revision stats are computed from.
+BUMP = (
+    "INSERT INTO trade_stats (user_id, trades_revision) VALUES (?, 1)"
+    " ON CONFLICT (user_id) DO UPDATE SET trades_revision = trades_revision + 1"
+)
+PAGE = 500
 
 
 class Database:
@@ -114,6 +140,7 @@ class SQLiteTradeRepository:
                 conn.execute("INSERT INTO trades VALUES (?, ?, ?, ?, ?, ?, ?)", self._row(trade))
             except sqlite3.IntegrityError as error:
                 raise ConflictError(f"trade {trade.trade_id} already exists") from error
+            conn.execute(BUMP, (trade.user_id,))
 
     def get(self, user_id: str, trade_id: str) -> Trade:
         row = (
@@ -135,6 +162,7 @@ class SQLiteTradeRepository:
             )
             if cursor.rowcount == 0:
                 self._explain_miss(conn, user_id, trade_id)
+            conn.execute(BUMP, (user_id,))
 
     def delete(self, user_id: str, trade_id: str, expected_version: int | None) -> None:
         with self.db.write() as conn:
@@ -144,6 +172,7 @@ class SQLiteTradeRepository:
             )
             if cursor.rowcount == 0:
                 self._explain_miss(conn, user_id, trade_id)
+            conn.execute(BUMP, (user_id,))
 
     def list(self, user_id: str, query: TradeQuery, after: Position | None, limit: int) -> list[Trade]:
         sql = ["SELECT item FROM trades WHERE user_id = ?"]
@@ -173,6 +202,28 @@ class SQLiteTradeRepository:
 
     def find_idempotency(self, user_id: str, key: str, now: datetime) -> IdempotencyRecord | None:
         return self._find_key(self.db.connection(), user_id, key, now)
+
+    def revision(self, user_id: str) -> int:
+        row = (
+            self.db.connection()
+            .execute("SELECT trades_revision FROM trade_stats WHERE user_id = ?", (user_id,))
+            .fetchone()
+        )
+        return int(row[0]) if row else 0
+
+    def trades_of(self, user_id: str) -> Iterator[Trade]:
+        # One statement is one snapshot; fetchmany keeps memory to a page of rows.
+        rows = self.db.connection().execute("SELECT item FROM trades WHERE user_id = ?", (user_id,))
+        while page := rows.fetchmany(PAGE):
+            for (item,) in page:
+                yield from_item(json.loads(item))
+
+    def users(self, after: str | None, limit: int) -> list[str]:
+        rows = self.db.connection().execute(
+            "SELECT user_id FROM trade_stats WHERE user_id > ? ORDER BY user_id LIMIT ?",
+            (after or "", limit),
+        )
+        return [row[0] for row in rows]
 
     @staticmethod
     def _find_key(
@@ -204,3 +255,62 @@ class SQLiteTradeRepository:
             "SELECT 1 FROM trades WHERE user_id = ? AND trade_id = ?", (user_id, trade_id)
         ).fetchone()
         raise PreconditionFailedError() if exists else TradeNotFoundError()
+
+
+class SQLiteStatsRepository:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def get(self, user_id: str) -> StatsRecord | None:
+        row = (
+            self.db.connection()
+            .execute(
+                "SELECT revision, computed_at, trade_count, stats FROM trade_stats"
+                " WHERE user_id = ? AND revision IS NOT NULL",
+                (user_id,),
+            )
+            .fetchone()
+        )
+        if row is None:
+            return None
+        return StatsRecord(user_id, int(row[0]), parse_time(row[1]), int(row[2]), json.loads(row[3]))
+
+    def put(self, record: StatsRecord) -> bool:
+        with self.db.write() as conn:
+            cursor = conn.execute(
+                "INSERT INTO trade_stats (user_id, revision, computed_at, trade_count, stats)"
+                " VALUES (?, ?, ?, ?, ?) ON CONFLICT (user_id) DO UPDATE SET"
+                " revision = excluded.revision, computed_at = excluded.computed_at,"
+                " trade_count = excluded.trade_count, stats = excluded.stats"
+                " WHERE trade_stats.revision IS NULL OR trade_stats.revision <= excluded.revision",
+                (
+                    record.user_id,
+                    record.revision,
+                    format_time(record.computed_at),
+                    record.trade_count,
+                    json.dumps(record.stats, separators=(",", ":")),
+                ),
+            )
+            return cursor.rowcount == 1
+
+
+class SQLiteDeadLetterQueue:
+    """The embedded StatsDLQ: a table, so that `flask dlq replay` in another process sees it."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def send(self, body: dict[str, Any]) -> None:
+        with self.db.write() as conn:
+            conn.execute(
+                "INSERT INTO dead_letters (body, created_at) VALUES (?, ?)",
+                (json.dumps(body), format_time(datetime.now(UTC))),
+            )
+
+    def receive(self, limit: int) -> list[DeadLetter]:
+        rows = self.db.connection().execute("SELECT id, body FROM dead_letters ORDER BY id LIMIT ?", (limit,))
+        return [DeadLetter(str(row[0]), str(row[0]), json.loads(row[1])) for row in rows]
+
+    def delete(self, receipt: str) -> None:
+        with self.db.write() as conn:
+            conn.execute("DELETE FROM dead_letters WHERE id = ?", (int(receipt),))
