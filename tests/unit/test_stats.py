@@ -254,6 +254,27 @@ def test_only_wins_leaves_the_loss_ratios_none():
     assert (stats["maxConsecutiveWins"], stats["maxConsecutiveLosses"], stats["currentStreak"]) == (2, 0, 2)
 
 
+def test_largest_win_and_largest_loss_are_the_extremes():
+    # GIVEN wins of 5 and 20, losses of 3 and 30
+    trades = [
+        closed_at_price("a", "105", at(2)),
+        closed_at_price("b", "70", at(3)),
+        closed_at_price("c", "120", at(4)),
+        closed_at_price("d", "97", at(5)),
+    ]
+
+    # WHEN
+    stats = fold(trades)
+
+    # THEN
+    assert str(stats["largestWin"]) == "20.00"
+    assert str(stats["largestLoss"]) == "-30.00"  # the most negative, as a negative number
+    assert str(stats["avgWin"]) == "12.5000"  # 25 / 2
+    assert str(stats["avgLoss"]) == "16.5000"  # 33 / 2
+    assert str(stats["payoffRatio"]) == "0.7576"  # 12.5 / 16.5 = 0.75757...
+    assert str(stats["profitFactor"]) == "0.7576"  # 25 / 33
+
+
 def test_only_breakevens_leave_the_decisive_win_rate_none():
     stats = fold([closed_at_price("a", "100", at(2))])
 

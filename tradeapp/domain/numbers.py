@@ -70,4 +70,5 @@ def ratio(numerator: Decimal, denominator: Decimal) -> Decimal | None:
     """numerator / denominator at four decimal places; None when the denominator is 0."""
     if denominator.is_zero():
         return None
-    return CONTEXT.divide(numerator, denominator).quantize(RATIO_QUANTUM, context=CONTEXT)
+    result = CONTEXT.divide(numerator, denominator).quantize(RATIO_QUANTUM, context=CONTEXT)
+    return result.copy_abs() if result.is_zero() else result  # never "-0.0000"
