@@ -69,3 +69,15 @@ class Timestamp(ma.fields.AwareDateTime):
 
     def _serialize(self, value: Any, attr: str | None, obj: Any, **kwargs: Any) -> str | None:
         return None if value is None else format_time(value)
+
+
+class WholeNumber(ma.fields.Integer):
+    """An integer; JSON numbers arrive as Decimals, so 10 and 10.0 count, 10.5 does not."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(strict=True, **kwargs)
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> int:
+        if isinstance(value, Decimal) and value.is_finite() and value == value.to_integral_value():
+            value = int(value)
+        return super()._deserialize(value, attr, data, **kwargs)

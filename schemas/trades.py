@@ -12,6 +12,7 @@ from tradeapp.api.extensions import Schema
 from tradeapp.domain.trade import ASSET_CLASSES, MAX_CLOSES, MAX_TAGS, SIDES, Trade
 
 from .fields import Number, Timestamp
+from .images import ImageOut
 
 # Tickers as brokers write them: BRK.B, ES=F, EUR/USD, BTC-USD, ^SPX, OCC option symbols.
 SYMBOL = validate.Regexp(
@@ -109,6 +110,7 @@ class TradeOut(Schema):
     tags = fields.List(fields.String())
     notes = fields.String(allow_none=True)
     partial_closes = fields.List(fields.Nested(CloseOut))
+    images = fields.List(fields.Nested(ImageOut))
     remaining_quantity = Number()
     status = fields.String(metadata={"enum": ["open", "partial", "closed"]})
     gross_pnl = Number()
@@ -129,6 +131,7 @@ class TradeOut(Schema):
                 {**vars(close), "gross_pnl": f.gross_pnl, "net_pnl": f.net_pnl}
                 for close, f in zip(trade.partial_closes, figures.closes, strict=True)
             ],
+            "images": [{**vars(ref), "url": image_url(ref)} for ref in trade.images],
             "remaining_quantity": figures.remaining_quantity,
             "status": figures.status,
             "gross_pnl": figures.gross_pnl,
@@ -137,6 +140,13 @@ class TradeOut(Schema):
             "r_multiple": figures.r_multiple,
             "hold_seconds": figures.hold_seconds,
         }
+
+
+def image_url(ref: Any) -> str | None:
+    """A short-lived download URL from the app's image store (presigned GET on S3)."""
+    from flask import current_app
+
+    return current_app.extensions["tradeapp"].images.url(ref)  # type: ignore[no-any-return]
 
 
 class TradeQueryArgs(Schema):

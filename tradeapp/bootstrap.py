@@ -13,9 +13,10 @@ from pathlib import Path
 from typing import Any
 
 from .adapters.localissuer import LocalIssuer, LocalJWKClient
-from .adapters.ports import DeadLetterQueue, StatsRepository, StreamReader, TradeRepository
+from .adapters.ports import DeadLetterQueue, ImageStore, StatsRepository, StreamReader, TradeRepository
 from .services.auth import TokenVerifier
 from .services.cursors import CursorCodec, SigningKeys
+from .services.images import ImageService
 from .services.stats import StatsService
 from .services.trades import TradeService
 
@@ -25,6 +26,7 @@ class Container:
     settings: dict[str, Any]
     trades: TradeService
     stats: StatsService
+    images: ImageService
     verifier: TokenVerifier
     issuer: LocalIssuer | None
     dead_letters: Callable[[], DeadLetterQueue]
@@ -134,11 +136,13 @@ def build(settings: dict[str, Any]) -> Container:
         keys = file_signing_keys(data_dir)
 
     stats = StatsService(repo, stats_repo)
+    images = ImageService(repo, _image_store(settings, data_dir, keys, session), settings["MAX_IMAGE_BYTES"])
     if feed is not None:
         feed.listener = functools.partial(stats.apply_local_changes, dead_letters=dead_letters())
     return Container(
         settings=settings,
-        trades=TradeService(repo, CursorCodec(keys)),
+        trades=TradeService(repo, CursorCodec(keys), after_delete=images.delete_objects_of),
+        images=images,
         stats=stats,
         verifier=verifier,
         issuer=issuer,
@@ -176,3 +180,18 @@ def _continuation(session: Any) -> Callable[[Any, dict[str, Any]], None]:
         )
 
     return invoke
+
+
+def _image_store(settings: dict[str, Any], data_dir: Path, keys: SigningKeys, session: Any) -> ImageStore:
+    if settings["IMAGES_BUCKET"]:
+        from botocore.config import Config
+
+        from .adapters.s3 import S3ImageStore
+
+        session = session or aws_session(settings)
+        # Presigned URLs must be SigV4 and regional to be accepted by a bucket outside us-east-1.
+        config = aws_config().merge(Config(signature_version="s3v4", s3={"addressing_style": "virtual"}))
+        return S3ImageStore(session.client("s3", config=config), settings["IMAGES_BUCKET"])
+    from .adapters.localfiles import LocalImageStore
+
+    return LocalImageStore(data_dir / "images", keys.keys, keys.current, "/v1/local-images")

@@ -68,7 +68,27 @@ def replay(dry_run: bool) -> None:
         raise SystemExit(1)
 
 
+images_cli = AppGroup("images", help="Trade screenshots.")
+
+
+@images_cli.command("cleanup")
+@click.option("--delete", is_flag=True, help="remove orphans and clear stale references (default: dry run)")
+def cleanup(delete: bool) -> None:
+    """List objects no trade references, pending uploads over 24 h old, and references whose
+    object is missing; with --delete, remove the first two and clear the last."""
+    report = container().images.cleanup(delete=delete).as_dict()
+    for name in ("orphanKeys", "stalePendingKeys", "staleReferenceKeys"):
+        for key in report[name]:
+            click.echo(f"{name[:-4]}: {key}")
+    click.echo(
+        f"orphans {report['orphans']}, stale pending {report['stalePending']}, "
+        f"stale references {report['staleReferences']}"
+        + ("" if delete else " (dry run: nothing changed; --delete to clean)")
+    )
+
+
 def init_app(app: Flask) -> None:
     app.cli.add_command(token)
     app.cli.add_command(stats_cli)
     app.cli.add_command(dlq_cli)
+    app.cli.add_command(images_cli)

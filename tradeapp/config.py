@@ -16,6 +16,9 @@ DEFAULTS: dict[str, Any] = {
     "IDEMPOTENCY_TABLE": "TradeIdempotency",
     "STATS_TABLE": "TradeStats",
     "STATS_DLQ_URL": None,
+    # Screenshots: an S3 bucket in production; without one, files under DATA_DIR/images.
+    "IMAGES_BUCKET": None,
+    "MAX_IMAGE_BYTES": 5 * 1024 * 1024,
     # "local": tokens from the embedded issuer; "cognito": a Cognito user pool.
     "AUTH": "local",
     "COGNITO_USER_POOL_ID": None,
@@ -30,7 +33,7 @@ DEFAULTS: dict[str, Any] = {
 }
 
 # Settings given as numbers in the environment.
-INTEGERS = {"MAX_CONTENT_LENGTH"}
+INTEGERS = {"MAX_CONTENT_LENGTH", "MAX_IMAGE_BYTES"}
 
 
 def load(

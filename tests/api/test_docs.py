@@ -18,6 +18,9 @@ ERRORS = {
     ("patch", "/v1/trades/{trade_id}"): {"400", "404", "412", "413", "422", "428"},
     ("delete", "/v1/trades/{trade_id}"): {"404", "412"},
     ("post", "/v1/trades/{trade_id}/closes"): {"400", "404", "409", "413", "422"},
+    ("post", "/v1/trades/{trade_id}/images"): {"400", "404", "409", "422"},
+    ("post", "/v1/trades/{trade_id}/images/{image_id}/complete"): {"404", "409", "422"},
+    ("delete", "/v1/trades/{trade_id}/images/{image_id}"): {"404", "409"},
     ("get", "/v1/stats"): {"503"},
     ("post", "/v1/stats/rebuild"): {"503"},
 }

@@ -47,6 +47,11 @@ class SQSDeadLetterQueue:
     def delete(self, receipt: str) -> None:
         self._call("delete_message", QueueUrl=self.queue_url, ReceiptHandle=receipt)
 
+    def release(self, receipt: str) -> None:
+        self._call(
+            "change_message_visibility", QueueUrl=self.queue_url, ReceiptHandle=receipt, VisibilityTimeout=0
+        )
+
     def _call(self, operation: str, **kwargs: Any) -> Any:
         try:
             return getattr(self.sqs, operation)(**kwargs)

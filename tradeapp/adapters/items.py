@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+from ..domain.images import ImageRef
 from ..domain.trade import PartialClose, Trade
 
 NUMBER_FIELDS = {
@@ -57,6 +58,7 @@ def to_item(trade: Trade) -> dict[str, Any]:
         "status": trade.figures.status,
         "tags": list(trade.tags),
         "partialCloses": [_close_item(c) for c in trade.partial_closes],
+        "images": [_image_item(i) for i in trade.images],
         "createdAt": format_time(trade.created_at),
         "updatedAt": format_time(trade.updated_at),
         "version": trade.version,
@@ -79,6 +81,17 @@ def _close_item(close: PartialClose) -> dict[str, Any]:
     if close.note is not None:
         item["note"] = close.note
     return item
+
+
+def _image_item(ref: ImageRef) -> dict[str, Any]:
+    return {
+        "imageId": ref.image_id,
+        "key": ref.key,
+        "contentType": ref.content_type,
+        "size": ref.size,
+        "status": ref.status,
+        "createdAt": format_time(ref.created_at),
+    }
 
 
 def from_item(item: dict[str, Any]) -> Trade:
@@ -105,6 +118,17 @@ def from_item(item: dict[str, Any]) -> Trade:
                 note=c.get("note"),
             )
             for c in item.get("partialCloses", ())
+        ),
+        images=tuple(
+            ImageRef(
+                image_id=i["imageId"],
+                key=i["key"],
+                content_type=i["contentType"],
+                size=int(i["size"]),
+                status=i["status"],
+                created_at=parse_time(i["createdAt"]),
+            )
+            for i in item.get("images", ())
         ),
         **fields,
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import threading
+import time
 from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
@@ -131,19 +132,32 @@ def matches(trade: Trade, query: TradeQuery) -> bool:
 
 
 class MemoryDeadLetterQueue:
-    def __init__(self) -> None:
+    """Like SQS: a received message is hidden for `visibility_timeout` seconds."""
+
+    def __init__(self, visibility_timeout: float = 300) -> None:
         self._messages: dict[str, dict[str, Any]] = {}
+        self._hidden_until: dict[str, float] = {}
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
+        self.visibility_timeout = visibility_timeout
 
     def send(self, body: dict[str, Any]) -> None:
         with self._lock:
             self._messages[str(next(self._ids))] = body
 
     def receive(self, limit: int) -> list[DeadLetter]:
+        now = time.monotonic()
         with self._lock:
-            return [DeadLetter(k, k, v) for k, v in list(self._messages.items())[:limit]]
+            visible = [k for k in self._messages if self._hidden_until.get(k, 0) <= now][:limit]
+            for key in visible:
+                self._hidden_until[key] = now + self.visibility_timeout
+            return [DeadLetter(k, k, self._messages[k]) for k in visible]
 
     def delete(self, receipt: str) -> None:
         with self._lock:
             self._messages.pop(receipt, None)
+            self._hidden_until.pop(receipt, None)
+
+    def release(self, receipt: str) -> None:
+        with self._lock:
+            self._hidden_until.pop(receipt, None)

@@ -150,6 +150,10 @@ class DeadLetterQueue(Protocol):
 
     def delete(self, receipt: str) -> None: ...
 
+    def release(self, receipt: str) -> None:
+        """Make a received message visible again now (a dry run leaves the queue as it was)."""
+        ...
+
 
 class StreamReader(Protocol):
     """Reads records back from the trades' change stream by sequence number.
@@ -160,3 +164,42 @@ class StreamReader(Protocol):
     def records(
         self, stream_arn: str, shard_id: str, start: str, end: str
     ) -> list[dict[str, Any]] | None: ...
+
+
+@dataclass(frozen=True)
+class StoredObject:
+    key: str
+    size: int
+    content_type: str | None
+    last_modified: datetime
+
+
+class ImageStore(Protocol):
+    """Where screenshots live: S3 in production, a folder of the data dir locally.
+
+    >>> form = store.upload_form("users/u/trades/t/i", "image/png", 5_242_880, expires_at)
+    >>> form["url"], form["fields"]          # a browser POSTs the file with these fields
+    >>> store.stat("users/u/trades/t/i")     # StoredObject, or None when absent
+    """
+
+    def upload_form(
+        self, key: str, content_type: str, max_bytes: int, expires_at: datetime
+    ) -> dict[str, Any]:
+        """A form that lets a browser upload exactly this key, type and size, until expires_at."""
+        ...
+
+    def stat(self, key: str) -> StoredObject | None: ...
+
+    def read_head(self, key: str, size: int) -> bytes:
+        """The first `size` bytes of the object (for checking what it really is)."""
+        ...
+
+    def delete(self, key: str) -> None:
+        """Remove the object; removing an absent one is not an error."""
+        ...
+
+    def download_url(self, key: str, expires_at: datetime) -> str: ...
+
+    def objects(self, prefix: str) -> Iterable[StoredObject]:
+        """Every object under prefix, page by page."""
+        ...

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -52,7 +53,8 @@ CREATE TABLE IF NOT EXISTS idempotency (
 CREATE TABLE IF NOT EXISTS dead_letters (
     id         INTEGER PRIMARY KEY AUTOINCREMENT,
     body       TEXT NOT NULL,
-    created_at TEXT NOT NULL
+    created_at TEXT NOT NULL,
+    visible_at REAL NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS trade_stats (
     user_id         TEXT PRIMARY KEY,
@@ -295,10 +297,14 @@ class SQLiteStatsRepository:
 
 
 class SQLiteDeadLetterQueue:
-    """The embedded StatsDLQ: a table, so that `flask dlq replay` in another process sees it."""
+    """The embedded StatsDLQ: a table, so that `flask dlq replay` in another process sees it.
 
-    def __init__(self, db: Database) -> None:
+    Like SQS, a received message is hidden for `visibility_timeout` seconds.
+    """
+
+    def __init__(self, db: Database, visibility_timeout: float = 300) -> None:
         self.db = db
+        self.visibility_timeout = visibility_timeout
 
     def send(self, body: dict[str, Any]) -> None:
         with self.db.write() as conn:
@@ -308,9 +314,21 @@ class SQLiteDeadLetterQueue:
             )
 
     def receive(self, limit: int) -> list[DeadLetter]:
-        rows = self.db.connection().execute("SELECT id, body FROM dead_letters ORDER BY id LIMIT ?", (limit,))
+        now = time.time()
+        with self.db.write() as conn:
+            rows = conn.execute(
+                "SELECT id, body FROM dead_letters WHERE visible_at <= ? ORDER BY id LIMIT ?", (now, limit)
+            ).fetchall()
+            conn.executemany(
+                "UPDATE dead_letters SET visible_at = ? WHERE id = ?",
+                [(now + self.visibility_timeout, row[0]) for row in rows],
+            )
         return [DeadLetter(str(row[0]), str(row[0]), json.loads(row[1])) for row in rows]
 
     def delete(self, receipt: str) -> None:
         with self.db.write() as conn:
             conn.execute("DELETE FROM dead_letters WHERE id = ?", (int(receipt),))
+
+    def release(self, receipt: str) -> None:
+        with self.db.write() as conn:
+            conn.execute("UPDATE dead_letters SET visible_at = 0 WHERE id = ?", (int(receipt),))

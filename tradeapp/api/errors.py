@@ -31,7 +31,10 @@ def error_body(code: int, message: str, errors: Any = None) -> dict[str, Any]:
 
 
 def handle(error: e.TradeAppError) -> tuple[dict[str, Any], int, dict[str, str]]:
-    code = next((status for kind, status in STATUS if isinstance(error, kind)), 500)
+    # An adapter's refusal may carry its own status (the local image URLs mirror S3's answers).
+    code = getattr(error, "status", None) or next(
+        (status for kind, status in STATUS if isinstance(error, kind)), 500
+    )
     headers: dict[str, str] = {}
     errors: Any = None
     if isinstance(error, e.InvalidTradeError):

@@ -62,3 +62,7 @@ class StoreUnavailableError(TradeAppError):
     """The store throttled or timed out after the client's own retries."""
 
     message = "the data store is busy; retry shortly"
+
+
+class ImageNotFoundError(NotFoundError):
+    message = "image not found"

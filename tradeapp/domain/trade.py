@@ -9,6 +9,7 @@ from functools import cached_property
 from typing import Any, Literal
 
 from .errors import InvalidTradeError
+from .images import MAX_IMAGES, ImageRef, owned
 from .numbers import ALLOCATION_QUANTUM, CONTEXT, ONE, ZERO, bounds_problem, canonical, money, ratio
 
 Side = Literal["long", "short"]
@@ -74,6 +75,7 @@ class Trade:
     tags: tuple[str, ...] = ()
     notes: str | None = None
     partial_closes: tuple[PartialClose, ...] = field(default=())
+    images: tuple[ImageRef, ...] = ()
 
     @cached_property
     def figures(self) -> TradeFigures:
@@ -165,6 +167,10 @@ def validate(trade: Trade) -> Trade:
         fail("assetClass", f"must be one of {', '.join(ASSET_CLASSES)}")
     if len(trade.tags) > MAX_TAGS:
         fail("tags", f"at most {MAX_TAGS} tags")
+    if len(trade.images) > MAX_IMAGES:
+        fail("images", f"at most {MAX_IMAGES} images per trade")
+    if any(not owned(ref, trade.user_id, trade.trade_id) for ref in trade.images):
+        fail("images", "an image must live under its own trade's prefix")
     if len(trade.partial_closes) > MAX_CLOSES:
         fail("partialCloses", f"at most {MAX_CLOSES} partial closes")
     for index, close in enumerate(trade.partial_closes):

@@ -80,7 +80,9 @@ class StatsService:
         counter = _Counter(self.trades.trades_of(user_id))
         stats = plain(fold(counter))
         record = StatsRecord(user_id, revision, self.clock(), counter.count, stats)
-        written = self.stats.put(record)
+        # Revision 0: never wrote a trade. Storing would create the user's stats row/item,
+        # and users() (rebuild-all, replay of aged-out records) would list them from then on.
+        written = revision > 0 and self.stats.put(record)
         log.info(
             "stats rebuilt",
             extra={
@@ -143,6 +145,7 @@ class StatsService:
         reports = []
         polled = letters is None
         seen: set[str] = set()
+        kept: list[DeadLetter] = []
         while True:
             batch = dead_letters.receive(10) if polled else letters or []
             batch = [letter for letter in batch if letter.message_id not in seen]
@@ -150,9 +153,15 @@ class StatsService:
                 break
             for letter in batch:
                 seen.add(letter.message_id)
-                reports.append(self._replay_one(letter, dead_letters, stream, dry_run, polled))
+                report = self._replay_one(letter, dead_letters, stream, dry_run, polled)
+                reports.append(report)
+                if report["action"] != "rebuilt, deleted":
+                    kept.append(letter)
             if not polled:
                 break
+        if polled:  # what stays in the queue is visible again for the next run, not hidden
+            for letter in kept:
+                dead_letters.release(letter.receipt)
         return reports
 
     def _replay_one(

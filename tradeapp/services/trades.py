@@ -28,6 +28,7 @@ from ..domain.errors import (
 )
 from ..domain.trade import PartialClose, Trade, normalized, validate
 from .cursors import CursorCodec
+from .images import log_summary
 
 IDEMPOTENCY_TTL = timedelta(hours=24)
 CLOSE_ATTEMPTS = 8
@@ -54,11 +55,14 @@ class TradeService:
         cursors: CursorCodec,
         clock: Callable[[], datetime] = utcnow,
         ids: Callable[[], str] = new_id,
+        after_delete: Callable[[Trade], None] | None = None,
     ) -> None:
         self.repo = repo
         self.cursors = cursors
         self.clock = clock
         self.ids = ids
+        # Deleting a trade deletes its images: the image service plugs in here.
+        self.after_delete = after_delete or (lambda trade: log_summary("trade.delete", trade))
 
     def create(self, user_id: str, data: Mapping[str, Any], idempotency_key: str | None = None) -> Trade:
         now = self.clock()
@@ -76,6 +80,7 @@ class TradeService:
         trade = validate(normalized(trade))
         if idempotency_key is None:
             self.repo.add(trade)
+            log_summary("trade.create", trade)
             return trade
         request_hash = _fingerprint(data)
         held = self.repo.find_idempotency(user_id, idempotency_key, now)
@@ -85,6 +90,7 @@ class TradeService:
             )
             try:
                 self.repo.add(trade, record)
+                log_summary("trade.create", trade)
                 return trade
             except IdempotencyKeyTakenError as taken:
                 held = taken.record
@@ -126,6 +132,7 @@ class TradeService:
         )
         changed = validate(normalized(changed))
         self.repo.replace(changed, expected_version=current.version)
+        log_summary("trade.update", changed)
         return changed
 
     def add_close(self, user_id: str, trade_id: str, close: Mapping[str, Any]) -> Trade:
@@ -151,7 +158,20 @@ class TradeService:
         raise ConflictError("the trade is being changed by other requests; retry")
 
     def delete(self, user_id: str, trade_id: str, if_match: int | None) -> None:
-        self.repo.delete(user_id, trade_id, if_match)
+        """Delete the trade as read (so that exactly its images go with it)."""
+        for _ in range(CLOSE_ATTEMPTS):
+            trade = self.repo.get(user_id, trade_id)
+            if if_match is not None and trade.version != if_match:
+                raise PreconditionFailedError()
+            try:
+                self.repo.delete(user_id, trade_id, trade.version)
+                break
+            except PreconditionFailedError:
+                if if_match is not None:
+                    raise
+        else:
+            raise ConflictError("the trade is being changed by other requests; retry")
+        self.after_delete(trade)
 
     def _closes(
         self, items: list[Mapping[str, Any]], existing: tuple[PartialClose, ...]
