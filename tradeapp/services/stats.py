@@ -177,12 +177,12 @@ class StatsService:
         if not isinstance(info, dict) or not {"streamArn", "shardId", "startSequenceNumber"} <= info.keys():
             report.update(action="left", reason="not a stream failure message")
             return report
-        records = stream.records(
-            info["streamArn"],
-            info["shardId"],
-            str(info["startSequenceNumber"]),
-            str(info.get("endSequenceNumber", info["startSequenceNumber"])),
-        )
+        start = str(info["startSequenceNumber"])
+        end = str(info.get("endSequenceNumber", start))
+        if not (start.isdigit() and end.isdigit()):
+            report.update(action="left", reason="sequence numbers are not numbers")
+            return report
+        records = stream.records(info["streamArn"], info["shardId"], start, end)
         if records is None:
             report["source"] = "records gone: every user"
             users = list(self._all_users())
