@@ -17,6 +17,8 @@ import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -186,3 +188,233 @@ def load_event() -> Callable[[str], dict[str, Any]]:
         return json.loads((EVENTS_DIR / f"{name}.json").read_text())
 
     return load
+
+
+# The stats tasks (tasks/stats.py) against a container built from test settings.
+
+
+def stage_stream_arn(stage: str = "dev") -> str:
+    """The Trades stream ARN a stage's zappa_settings.json maps to tasks.stats.update_stats."""
+    (event,) = [e for e in settings_stages()[stage]["events"] if "event_source" in e]
+    return str(event["event_source"]["arn"])
+
+
+def scheduled_event(stage: str = "dev") -> dict[str, Any]:
+    """The CloudWatch Events payload of the stage's rebuild-all schedule, under Zappa's own rule name."""
+    from zappa.core import Zappa
+
+    (schedule,) = [e for e in settings_stages()[stage]["events"] if "expression" in e]
+    zappa = Zappa(load_credentials=False, aws_region="us-east-1")
+    rule = zappa.get_scheduled_event_name(schedule, schedule["function"], f"tradeapp-{stage}")
+    return {
+        "version": "0",
+        "id": "53dc4d37-cffa-4f76-80c9-8b7d4a4d2eaa",
+        "detail-type": "Scheduled Event",
+        "source": "aws.events",
+        "account": ACCOUNT_ID,
+        "time": "2026-03-10T12:00:00Z",
+        "region": "us-east-1",
+        "resources": [f"arn:aws:events:us-east-1:{ACCOUNT_ID}:rule/{rule}"],
+        "detail": {},
+    }
+
+
+@dataclass
+class Continuations:
+    """Stands in for Container.continuation (a factory of the async self-invoke): records payloads."""
+
+    payloads: list[dict[str, Any]] = field(default_factory=list)
+
+    def __call__(self) -> Callable[[Any, dict[str, Any]], None]:
+        return self.invoke
+
+    def invoke(self, context: Any, payload: dict[str, Any]) -> None:
+        # Lambda's Invoke carries JSON: a payload that does not survive it would fail there.
+        self.payloads.append(json.loads(json.dumps(payload)))
+
+
+@pytest.fixture
+def zappa_lambda(
+    start_lambda: Callable[..., RunningLambda], local_overrides: dict[str, str]
+) -> RunningLambda:
+    """A warm dev-stage container on embedded adapters (the stats tasks get their own, below)."""
+    return start_lambda("dev", local_overrides)
+
+
+@pytest.fixture
+def use_container(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Callable[..., Any]:
+    """Point tasks.stats' per-container cache at a container built from test settings (undone after).
+
+    The embedded change feed's listener is detached, so stats change only through the task under
+    test; the continuation is a `Continuations` recorder.
+    """
+    import tasks.stats
+    from tradeapp.adapters.changefeed import ChangeFeed
+    from tradeapp.bootstrap import build
+    from tradeapp.config import load
+
+    def use(backend: str = "memory", **settings: Any) -> Any:
+        base = {"BACKEND": backend, "AUTH": "local", "SECRETS": "file", "DATA_DIR": str(tmp_path / "stats")}
+        app = build(load({**base, **settings}, environ={}))
+        if isinstance(app.trades.repo, ChangeFeed):
+            app.trades.repo.listener = None
+        app.continuation = Continuations()
+        monkeypatch.setattr(tasks.stats, "_container", app)
+        return app
+
+    return use
+
+
+@pytest.fixture
+def count_rebuilds(monkeypatch: pytest.MonkeyPatch) -> Callable[[Any], list[str]]:
+    """Spy on a container's StatsService.rebuild: the returned list grows by a user id per call."""
+
+    def spy(app: Any) -> list[str]:
+        calls: list[str] = []
+        real = app.stats.rebuild
+
+        def rebuild(user_id: str) -> Any:
+            calls.append(user_id)
+            return real(user_id)
+
+        monkeypatch.setattr(app.stats, "rebuild", rebuild)
+        return calls
+
+    return spy
+
+
+def lambda_record(record: dict[str, Any], stream_arn: str) -> dict[str, Any]:
+    """A GetRecords record as Lambda delivers it: plain JSON (epoch seconds), with eventSourceARN."""
+
+    def encode(value: Any) -> Any:
+        if hasattr(value, "timestamp"):
+            return int(value.timestamp())
+        raise TypeError(f"{type(value).__name__} in a stream record")
+
+    return {**json.loads(json.dumps(record, default=encode)), "eventSourceARN": stream_arn}
+
+
+@dataclass
+class MotoAws:
+    """The AWS side of the stats pipeline under moto: Trades (streamed), TradeIdempotency,
+    TradeStats and the StatsDLQ queue."""
+
+    dynamodb: Any
+    sqs: Any
+    streams: Any
+    queue_url: str
+
+    @property
+    def trades_table(self) -> Any:
+        return self.dynamodb.Table("Trades")
+
+    @property
+    def stream_arn(self) -> str:
+        return str(self.trades_table.latest_stream_arn)
+
+    @property
+    def shard_id(self) -> str:
+        (shard,) = self.streams.describe_stream(StreamArn=self.stream_arn)["StreamDescription"]["Shards"]
+        return str(shard["ShardId"])
+
+    def stream_records(self) -> list[dict[str, Any]]:
+        """Every record of the Trades stream so far, from TRIM_HORIZON, as Lambda would deliver them."""
+        iterator = self.streams.get_shard_iterator(
+            StreamArn=self.stream_arn, ShardId=self.shard_id, ShardIteratorType="TRIM_HORIZON"
+        )["ShardIterator"]
+        records: list[dict[str, Any]] = []
+        while True:
+            page = self.streams.get_records(ShardIterator=iterator, Limit=1000)
+            if not page["Records"]:
+                return [lambda_record(r, self.stream_arn) for r in records]
+            records.extend(page["Records"])
+            iterator = page["NextShardIterator"]
+
+    def queued(self) -> int:
+        """Messages in StatsDLQ, visible or not (received and not yet deleted)."""
+        attributes = self.sqs.get_queue_attributes(
+            QueueUrl=self.queue_url,
+            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+        )["Attributes"]
+        return int(attributes["ApproximateNumberOfMessages"]) + int(
+            attributes["ApproximateNumberOfMessagesNotVisible"]
+        )
+
+
+@pytest.fixture
+def moto_aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[MotoAws]:
+    """moto with dummy credentials; clients are built after the mock starts (CONVENTIONS 12)."""
+    from moto import mock_aws
+
+    for name in list(os.environ):
+        if name.startswith("AWS_"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.setenv("AWS_ACCOUNT_ID_ENDPOINT_MODE", "disabled")
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    with mock_aws():
+        import boto3
+
+        from tradeapp.adapters.dynamodb import create_tables
+
+        dynamodb = boto3.resource("dynamodb", region_name="us-east-1")
+        create_tables(dynamodb, "Trades", "TradeIdempotency", "TradeStats")
+        sqs = boto3.client("sqs", region_name="us-east-1")
+        queue_url = sqs.create_queue(QueueName="StatsDLQ")["QueueUrl"]
+        yield MotoAws(dynamodb, sqs, boto3.client("dynamodbstreams", region_name="us-east-1"), queue_url)
+
+
+@pytest.fixture
+def dynamodb_container(moto_aws: MotoAws, use_container: Callable[..., Any]) -> Any:
+    """tasks.stats on the production adapters (DynamoDB, SQS, DynamoDB Streams), played by moto."""
+    return use_container("dynamodb", STATS_DLQ_URL=moto_aws.queue_url)
+
+
+# Trades and stats, as the stats tests write and compare them.
+
+ENTRY_AT = datetime(2026, 3, 2, 14, 30, tzinfo=UTC)
+
+
+def trade_body(
+    symbol: str = "AAPL", side: str = "long", quantity: str = "100", price: str = "187.25", **changes: Any
+) -> dict[str, Any]:
+    """TradeService.create's input for one trade."""
+    return {
+        "symbol": symbol,
+        "side": side,
+        "quantity": Decimal(quantity),
+        "entry_price": Decimal(price),
+        "entry_at": ENTRY_AT,
+        "fees": Decimal("1.00"),
+        **changes,
+    }
+
+
+def close_body(quantity: str, price: str, hours: int = 1, fees: str = "0.50") -> dict[str, Any]:
+    return {
+        "quantity": Decimal(quantity),
+        "price": Decimal(price),
+        "closed_at": ENTRY_AT + timedelta(hours=hours),
+        "fees": Decimal(fees),
+    }
+
+
+def fresh_stats(app: Any, user_id: str) -> Any:
+    """What StatsService.rebuild computes now from the container's trades, into a scratch store."""
+    from tradeapp.adapters.memory import MemoryStatsRepository
+    from tradeapp.services.stats import StatsService
+
+    return StatsService(app.stats.trades, MemoryStatsRepository()).rebuild(user_id)
+
+
+def stats_view(record: Any) -> tuple[Any, ...] | None:
+    """A StatsRecord without computedAt, the one part two rebuilds of the same trades differ in."""
+    if record is None:
+        return None
+    return (record.user_id, record.revision, record.trade_count, record.stats)
+
+
+def stored_stats(app: Any, user_id: str) -> Any:
+    return app.stats.stats.get(user_id)

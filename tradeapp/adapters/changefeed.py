@@ -10,6 +10,7 @@ number, as it does from DynamoDB Streams.
 from __future__ import annotations
 
 import itertools
+import logging
 import threading
 import time
 from collections import deque
@@ -22,6 +23,7 @@ from ..domain.trade import Trade
 from .items import to_item
 from .ports import IdempotencyRecord, Position, TradeQuery, TradeRepository
 
+log = logging.getLogger("tradeapp.changefeed")
 LOCAL_STREAM_ARN = "arn:local:dynamodb:local:000000000000:table/Trades/stream/local"
 LOCAL_SHARD = "shardId-local"
 RETENTION_SECONDS = 24 * 3600
@@ -112,7 +114,7 @@ class ChangeFeed:
         body: dict[str, Any] = {
             "ApproximateCreationDateTime": int(time.time()),
             "Keys": {"userId": {"S": user_id}, "tradeId": {"S": trade_id}},
-            "SequenceNumber": str(next(self._sequence)),
+            "SequenceNumber": "",  # numbered under the lock, below, so the log stays in order
             "StreamViewType": "NEW_AND_OLD_IMAGES",
         }
         if new is not None:
@@ -120,7 +122,7 @@ class ChangeFeed:
         if old is not None:
             body["OldImage"] = image(old)
         record = {
-            "eventID": body["SequenceNumber"],
+            "eventID": "",
             "eventName": name,
             "eventVersion": "1.1",
             "eventSource": "aws:dynamodb",
@@ -129,10 +131,17 @@ class ChangeFeed:
             "eventSourceARN": LOCAL_STREAM_ARN,
         }
         with self._lock:
+            body["SequenceNumber"] = record["eventID"] = str(next(self._sequence))
             self._log.append((time.monotonic(), record))
             self._trim()
-        if self.listener is not None:
+        if self.listener is None:
+            return
+        try:
             self.listener([record])
+        except Exception:
+            # The write has committed: failing the request now would invite a duplicate retry.
+            # Stats are rebuildable (the schedule, on demand), so log and carry on.
+            log.exception("change listener failed", extra={"sequence": body["SequenceNumber"]})
 
     def _trim(self) -> None:
         horizon = time.monotonic() - RETENTION_SECONDS

@@ -36,6 +36,7 @@ BUSY_CODES = {
     "InternalServerError",
     "ServiceUnavailable",
     "TransactionConflictException",
+    "LimitExceededException",
 }
 
 
@@ -175,7 +176,11 @@ class DynamoDBTradeRepository:
 
     def users(self, after: str | None, limit: int) -> list[str]:
         """Users in TradeStats' scan order (every trade write creates the user's item)."""
-        kwargs: dict[str, Any] = {"ProjectionExpression": "userId", "Limit": limit}
+        kwargs: dict[str, Any] = {
+            "ProjectionExpression": "userId",
+            "FilterExpression": Attr("tradesRevision").exists(),  # users who wrote a trade
+            "Limit": limit,
+        }
         if after is not None:
             kwargs["ExclusiveStartKey"] = {"userId": after}
         found: list[str] = []

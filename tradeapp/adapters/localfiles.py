@@ -82,9 +82,10 @@ class LocalImageStore:
         return f"{self.base_path}/{quote(key)}?{urlencode(query)}"
 
     def objects(self, prefix: str) -> Iterator[StoredObject]:
-        base = self.root / prefix if prefix else self.root
-        start = base if base.is_dir() else base.parent
-        for folder, dirs, files in os.walk(start):
+        # S3's meaning: every key that starts with prefix, so "t1" takes in "t10/..." too; walk
+        # the folder that holds the prefix's last part, not the folder the prefix may name.
+        parent = prefix.rpartition("/")[0]
+        for folder, dirs, files in os.walk(self.root / parent if parent else self.root):
             dirs.sort()
             for name in sorted(files):
                 if name.endswith(META) or name.startswith("."):

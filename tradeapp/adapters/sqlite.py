@@ -222,7 +222,8 @@ class SQLiteTradeRepository:
 
     def users(self, after: str | None, limit: int) -> list[str]:
         rows = self.db.connection().execute(
-            "SELECT user_id FROM trade_stats WHERE user_id > ? ORDER BY user_id LIMIT ?",
+            "SELECT user_id FROM trade_stats WHERE user_id > ? AND trades_revision > 0"
+            " ORDER BY user_id LIMIT ?",
             (after or "", limit),
         )
         return [row[0] for row in rows]

@@ -30,6 +30,8 @@ def utcnow() -> datetime:
 
 def log_summary(action: str, trade: Trade | None, **changes: list[str]) -> None:
     """The image processing summary: one line per trade write or image call."""
+    # Every line carries all four counts (zeros too), so log queries need no special cases.
+    changes = {"added": [], "removed": [], "missing": [], "failed": [], **changes}
     counts = {name: len(keys) for name, keys in changes.items()}
     log.info(
         "image summary",
