@@ -17,6 +17,7 @@ from typing import Any
 from tradeapp.adapters.ports import DeadLetter
 from tradeapp.bootstrap import Container, build
 from tradeapp.config import load
+from tradeapp.logs import configure
 
 # Start another page only with this much time left, or twice the slowest page so far.
 RESERVE_MS = 10_000
@@ -27,6 +28,7 @@ def container() -> Container:
     """One per Lambda container, built on first use (never at import)."""
     global _container
     if _container is None:
+        configure()
         _container = build(load())
     return _container
 

@@ -37,11 +37,12 @@ EXPOSED_HEADERS = ["ETag", "Location", "X-Request-Id", "Retry-After"]
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from flask_cors import CORS
 
-    from . import cli
+    from . import cli, logs
     from .api import errors, images, localimages, meta, stats, trades
     from .api.extensions import Api
     from .bootstrap import build
 
+    logs.configure()
     app = Flask(__name__)
     app.json.sort_keys = False  # keep the schemas' field order  # type: ignore[attr-defined]
     settings = settings_module.load(config)
