@@ -65,15 +65,18 @@ def rebuild_all_stats(event: dict[str, Any], context: Any) -> dict[str, Any]:
     report = container().stats.rebuild_all(event.get("checkpoint"), time_budget(context))
     summary = {"runId": run_id, "part": int(event.get("part", 1)), **report.as_dict()}
     if not report.finished:
-        container().continuation()(
-            context,
-            {
-                "command": "tasks.stats.rebuild_all_stats",
-                "checkpoint": report.checkpoint,
-                "runId": run_id,
-                "part": summary["part"] + 1,
-            },
-        )
+        payload = {
+            "command": "tasks.stats.rebuild_all_stats",
+            "checkpoint": report.checkpoint,
+            "runId": run_id,
+            "part": summary["part"] + 1,
+        }
+        try:
+            container().continuation()(context, payload)
+        except Exception as error:
+            # Say where to resume from, then fail loudly (the alarm on errors sees it).
+            emit("rebuild-all-stats continuation failed", resume=payload, error=repr(error), **summary)
+            raise RuntimeError(f"rebuild-all could not continue from {report.checkpoint!r}") from error
     emit("rebuild-all-stats", **summary)
     return summary
 

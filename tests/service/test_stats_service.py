@@ -568,3 +568,48 @@ def test_rebuild_all_reports_failures_and_goes_on(five_users, trades, service, s
     assert report.trades == 15 - 3
     assert stored.get("u3") is None
     assert stored.get("u4") is not None
+
+
+class WrittenDuringRead(MemoryTradeRepository):
+    """A repository where another request writes `writes` times while a rebuild reads trades."""
+
+    def __init__(self, writes: int) -> None:
+        super().__init__()
+        self.writes = writes
+
+    def trades_of(self, user_id: str):
+        found = list(super().trades_of(user_id))
+        if self.writes:
+            self.writes -= 1
+            self.add(a_trade(user_id))
+        return found
+
+
+def test_a_rebuild_that_raced_a_write_reads_again_and_stores_one_consistent_revision() -> None:
+    # GIVEN alice's trade, and a write that lands while the first read is in progress
+    repo = WrittenDuringRead(writes=0)
+    repo.add(a_trade("alice"))
+    repo.writes = 1
+    stored = MemoryStatsRepository()
+
+    # WHEN her stats are rebuilt
+    record = StatsService(repo, stored, clock=lambda: NOW).rebuild("alice")
+
+    # THEN the stored stats are those of the revision they are labelled with: both trades
+    assert record.revision == repo.revision("alice") == 2
+    assert record.trade_count == 2
+    assert stored.get("alice") == record
+
+
+def test_a_rebuild_that_keeps_racing_writes_stores_nothing_it_cannot_label() -> None:
+    # GIVEN writes that land during every read (more than the rebuild's attempts)
+    repo = WrittenDuringRead(writes=0)
+    repo.add(a_trade("alice"))
+    repo.writes = stats_module.REBUILD_ATTEMPTS
+    stored = MemoryStatsRepository()
+
+    # WHEN her stats are rebuilt
+    StatsService(repo, stored, clock=lambda: NOW).rebuild("alice")
+
+    # THEN nothing is stored under a revision the trades read do not match
+    assert stored.get("alice") is None

@@ -3,6 +3,7 @@ out) and tasks.stats.rebuild_user (`zappa invoke`)."""
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -322,3 +323,28 @@ def test_rebuild_user_without_a_user_id_says_so(
 
     with pytest.raises(ValueError, match="userId"):
         zappa_lambda.invoke(event)
+
+
+def test_a_continuation_that_cannot_start_fails_loudly_with_where_to_resume(
+    use_container: Callable[..., Any], small_pages: int, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # GIVEN more users than one page, and a self-invoke that AWS refuses
+    app = use_container("memory")
+    seed_users(app, 3 * small_pages)
+
+    def refuse(context: Any, payload: dict[str, Any]) -> None:
+        raise PermissionError("not authorized to perform lambda:InvokeFunction")
+
+    app.continuation = lambda: refuse
+    capsys.readouterr()
+
+    # WHEN an invocation runs out of time after its first page
+    with pytest.raises(RuntimeError, match="could not continue from"):
+        tasks.stats.rebuild_all_stats({}, LambdaContext(timeout_ms=tasks.stats.RESERVE_MS - 1))
+
+    # THEN it says, in one line, where the next run should resume
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+    failed = [line for line in lines if line["message"] == "rebuild-all-stats continuation failed"]
+    assert len(failed) == 1
+    assert failed[0]["resume"]["checkpoint"] == store_order(app)[small_pages - 1]
+    assert failed[0]["users"] == small_pages

@@ -79,12 +79,17 @@ class DynamoDBStreamReader:
                 records = page.get("Records", [])
                 empty = empty + 1 if not records else 0
                 for record in records:
-                    if int(record["dynamodb"]["SequenceNumber"]) > int(end):
+                    sequence = int(record["dynamodb"]["SequenceNumber"])
+                    if sequence > int(end):
                         return found
                     record.setdefault("eventSourceARN", stream_arn)
                     found.append(record)
+                    if sequence == int(end):
+                        return found
                 iterator = page.get("NextShardIterator")
-            return found
+            # The range was not read to its end: a partial list would let replay delete the
+            # message without rebuilding the users it missed, so treat the records as gone.
+            return None
         except ClientError as error:
             code = error.response.get("Error", {}).get("Code", "")
             if code in GONE or (code == "ValidationException" and "trim" in str(error).lower()):

@@ -28,6 +28,7 @@ from ..domain.trade import Trade
 
 log = logging.getLogger("tradeapp.stats")
 USERS_PAGE = 50
+REBUILD_ATTEMPTS = 3
 
 
 def utcnow() -> datetime:
@@ -76,13 +77,20 @@ class StatsService:
     def rebuild(self, user_id: str) -> StatsRecord:
         """Fold the user's trades now; returns what is stored afterwards (never older)."""
         started = time.perf_counter()
-        revision = self.trades.revision(user_id)  # read first: the trades are at least this new
-        counter = _Counter(self.trades.trades_of(user_id))
-        stats = plain(fold(counter))
+        # The revision is read before and after the trades: only when both agree are the
+        # trades exactly that revision's, so equal revisions always mean equal stats.
+        for _ in range(REBUILD_ATTEMPTS):
+            revision = self.trades.revision(user_id)
+            counter = _Counter(self.trades.trades_of(user_id))
+            stats = plain(fold(counter))
+            consistent = self.trades.revision(user_id) == revision
+            if consistent:
+                break
         record = StatsRecord(user_id, revision, self.clock(), counter.count, stats)
         # Revision 0: never wrote a trade. Storing would create the user's stats row/item,
         # and users() (rebuild-all, replay of aged-out records) would list them from then on.
-        written = revision > 0 and self.stats.put(record)
+        # Not consistent: writes kept landing; the stream's rebuild of the newest one stores.
+        written = consistent and revision > 0 and self.stats.put(record)
         log.info(
             "stats rebuilt",
             extra={
