@@ -407,6 +407,34 @@ def test_two_racing_closes_can_never_overfill(clock):
     assert repo.get("alice", trade.trade_id) == theirs
 
 
+def test_if_match_star_applies_the_change_to_whatever_version_won_a_race(clock):
+    repo = RacingRepository()
+    service = TradeService(repo, CursorCodec(KEYS), clock=clock, ids=sequential_ids())
+    trade = service.create("alice", body(quantity=Decimal("10")))
+    theirs = replace(trade, version=2, partial_closes=(their_close("6"),))
+    repo.other_writer = lambda store: MemoryTradeRepository.replace(store, theirs, 1)
+
+    changed = service.update("alice", trade.trade_id, {"notes": "mine"}, if_match=None)
+
+    assert changed.version == 3
+    assert changed.notes == "mine"
+    assert [c.close_id for c in changed.partial_closes] == ["theirs"]
+    assert repo.get("alice", trade.trade_id) == changed
+
+
+def test_a_stale_if_match_loses_a_race_with_412(clock):
+    repo = RacingRepository()
+    service = TradeService(repo, CursorCodec(KEYS), clock=clock, ids=sequential_ids())
+    trade = service.create("alice", body(quantity=Decimal("10")))
+    theirs = replace(trade, version=2, partial_closes=(their_close("6"),))
+    repo.other_writer = lambda store: MemoryTradeRepository.replace(store, theirs, 1)
+
+    with pytest.raises(PreconditionFailedError):
+        service.update("alice", trade.trade_id, {"notes": "mine"}, if_match=1)
+
+    assert repo.get("alice", trade.trade_id) == theirs
+
+
 def test_delete_with_a_stale_if_match_keeps_the_trade(service, repo):
     trade = service.create("alice", body())
     changed = service.update("alice", trade.trade_id, {"notes": "x"}, if_match=1)

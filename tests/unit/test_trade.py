@@ -524,3 +524,22 @@ def test_close_errors_say_which_close():
     trade = make_trade(partial_closes=closes(close("1", "190"), close("1", "-190")))
 
     assert problems(trade) == {"partialCloses": ["close 1: price must be > 0"]}
+
+
+def test_a_trade_whose_text_would_not_fit_a_dynamodb_item_is_refused_naming_the_field():
+    # 200 closes with 1,000-emoji notes: 200 * (4,000 + 200) = 840,000 bytes > 300,000
+    at = datetime(2026, 1, 1, tzinfo=UTC)
+    closes = tuple(
+        PartialClose(f"c{i}", Decimal(1), Decimal(1), at, note="\U0001f600" * 1000) for i in range(200)
+    )
+    heavy = Trade("u", "t", "X", "long", Decimal(200), Decimal(1), at, at, at, partial_closes=closes)
+
+    with pytest.raises(InvalidTradeError) as refused:
+        validate(heavy)
+
+    assert list(refused.value.errors) == ["partialCloses"]
+    # the longest plain-text trade the schema allows still fits: 10,000 + 200 * (1,000 + 200)
+    plain = replace(
+        heavy, notes="n" * 10_000, partial_closes=tuple(replace(c, note="n" * 1000) for c in closes)
+    )
+    assert validate(plain) is plain

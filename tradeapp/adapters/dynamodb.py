@@ -18,6 +18,7 @@ from botocore.exceptions import ClientError
 
 from ..domain.errors import (
     ConflictError,
+    InvalidTradeError,
     PreconditionFailedError,
     StoreUnavailableError,
     TradeNotFoundError,
@@ -45,6 +46,8 @@ def translate(error: ClientError) -> Exception:
     code = error.response.get("Error", {}).get("Code", "")
     if code in BUSY_CODES:
         return StoreUnavailableError()
+    if code == "ValidationException" and "size" in str(error).lower():
+        return InvalidTradeError({"trade": ["the trade is too large to store"]})
     if code == "TransactionCanceledException":
         reasons = {r.get("Code") for r in error.response.get("CancellationReasons", [])}
         if reasons & {"ThrottlingError", "ProvisionedThroughputExceeded", "TransactionConflict"}:

@@ -20,6 +20,8 @@ SIDES = ("long", "short")
 ASSET_CLASSES = ("stock", "option", "future", "forex", "crypto")
 MAX_CLOSES = 200
 MAX_TAGS = 20
+# DynamoDB items stop at 400 KB of UTF-8; keep the text well inside that (emoji are 4 bytes).
+MAX_TEXT_BYTES = 300_000
 DECIMAL_FIELDS = ("quantity", "entry_price", "fees", "stop_loss", "take_profit", "multiplier")
 CLOSE_DECIMAL_FIELDS = ("quantity", "price", "fees")
 
@@ -198,6 +200,13 @@ def validate(trade: Trade) -> Trade:
             fail("stopLoss", "a long trade's stop must not be above entryPrice")
         if trade.side == "short" and trade.stop_loss < trade.entry_price:
             fail("stopLoss", "a short trade's stop must not be below entryPrice")
+    notes_bytes = len((trade.notes or "").encode())
+    close_bytes = sum(len((c.note or "").encode()) + 200 for c in trade.partial_closes)
+    if notes_bytes + close_bytes > MAX_TEXT_BYTES:
+        fail(
+            "notes" if notes_bytes >= close_bytes else "partialCloses",
+            f"the trade's notes take {notes_bytes + close_bytes} bytes; at most {MAX_TEXT_BYTES} fit",
+        )
     if errors:
         raise InvalidTradeError(errors)
     return trade

@@ -118,22 +118,29 @@ class TradeService:
 
     def update(self, user_id: str, trade_id: str, changes: Mapping[str, Any], if_match: int | None) -> Trade:
         """Apply a partial update; `if_match` None means the caller sent `If-Match: *`."""
-        current = self.repo.get(user_id, trade_id)
-        if if_match is not None and current.version != if_match:
-            raise PreconditionFailedError()
-        fields = dict(changes)
-        if "partial_closes" in fields:
-            fields["partial_closes"] = self._closes(fields.pop("partial_closes"), current.partial_closes)
-        changed = replace(
-            current,
-            version=current.version + 1,
-            updated_at=self.clock(),
-            **_as_trade_fields(fields),
-        )
-        changed = validate(normalized(changed))
-        self.repo.replace(changed, expected_version=current.version)
-        log_summary("trade.update", changed)
-        return changed
+        for _ in range(CLOSE_ATTEMPTS):
+            current = self.repo.get(user_id, trade_id)
+            if if_match is not None and current.version != if_match:
+                raise PreconditionFailedError()
+            fields = dict(changes)
+            if "partial_closes" in fields:
+                fields["partial_closes"] = self._closes(fields.pop("partial_closes"), current.partial_closes)
+            changed = replace(
+                current,
+                version=current.version + 1,
+                updated_at=self.clock(),
+                **_as_trade_fields(fields),
+            )
+            changed = validate(normalized(changed))
+            try:
+                self.repo.replace(changed, expected_version=current.version)
+            except PreconditionFailedError:
+                if if_match is not None:
+                    raise
+                continue  # `*` accepts any version: apply the change to the newer one
+            log_summary("trade.update", changed)
+            return changed
+        raise ConflictError("the trade is being changed by other requests; retry")
 
     def add_close(self, user_id: str, trade_id: str, close: Mapping[str, Any]) -> Trade:
         """Append one close with optimistic retries: two closes can never overfill a trade."""
