@@ -26,6 +26,10 @@ def echo_json(value: Any) -> None:
 @with_appcontext  # `flask` pushes one itself; app.test_cli_runner() and other groups do not
 def token(user: str, lifetime: int) -> None:
     """Print an access token for USER from the embedded issuer (local use only)."""
+    from .services.auth import USER_ID
+
+    if not USER_ID.fullmatch(user):
+        raise click.BadParameter("letters, digits and . _ @ + : - only (at most 128)", param_hint="USER")
     issuer = container().issuer
     if issuer is None:
         raise click.ClickException("tokens come from Cognito here (TRADEAPP_AUTH=cognito)")

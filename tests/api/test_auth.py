@@ -117,6 +117,8 @@ BAD_TOKENS = {
     "no-sub": lambda i, k: rs256(i, sub=MISSING),
     "empty-sub": lambda i, k: rs256(i, sub=""),
     "numeric-sub": lambda i, k: rs256(i, sub=42),
+    "sub-with-a-slash": lambda i, k: rs256(i, sub="alice/trades/x"),
+    "sub-too-long": lambda i, k: rs256(i, sub="a" * 129),
     "alg-none": lambda i, k: unsigned(i),
     "hs256-with-public-pem": lambda i, k: hs256_with_public_pem(i),
     "other-key-same-kid": lambda i, k: rs256(i, key=k),

@@ -6,12 +6,16 @@ triggers one refetch); `iss`, `exp`, `token_use == "access"` and `client_id` are
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import jwt
 
 from ..domain.errors import AuthError, StoreUnavailableError
 
+# Cognito subs are UUIDs. User ids become parts of storage keys (users/{sub}/...), so a
+# slash or anything unusual must never reach them.
+USER_ID = re.compile(r"[A-Za-z0-9._@+:-]{1,128}")
 REQUIRED_CLAIMS = ["exp", "iat", "iss", "sub", "token_use", "client_id"]
 
 
@@ -48,6 +52,6 @@ class TokenVerifier:
             raise AuthError("an access token is required")
         if claims["client_id"] != self.client_id:
             raise AuthError("token was issued to another client")
-        if not isinstance(claims["sub"], str) or not claims["sub"]:
-            raise AuthError("token has no subject")
+        if not isinstance(claims["sub"], str) or not USER_ID.fullmatch(claims["sub"]):
+            raise AuthError("token subject is not a user id")
         return claims
