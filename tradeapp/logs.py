@@ -1,4 +1,4 @@
-"""Structured logs: one JSON object per line for every `tradeapp.*` logger.
+"""Structured logs: one JSON object per line (on stderr) for every `tradeapp.*` logger.
 
 The fields passed as `extra=` become keys of the line, so CloudWatch Logs Insights can
 filter on them (`filter action = "image.complete"`).
@@ -30,12 +30,28 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(line, default=str)
 
 
+class StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever sys.stderr is at the time (test runners swap it). Lambda sends
+    stderr to CloudWatch Logs like stdout, and a CLI's stdout stays its answer alone."""
+
+    def __init__(self) -> None:
+        super().__init__(sys.stderr)
+
+    @property  # type: ignore[override]
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: Any) -> None:
+        pass
+
+
 def configure(level: int = logging.INFO) -> None:
     """Idempotent: the app factory and every task entry point may call it."""
     logger = logging.getLogger("tradeapp")
     if any(isinstance(h.formatter, JsonFormatter) for h in logger.handlers):
         return
-    handler = logging.StreamHandler(sys.stdout)
+    handler = StderrHandler()
     handler.setFormatter(JsonFormatter())
     logger.addHandler(handler)
     logger.setLevel(level)

@@ -21,7 +21,21 @@ import requests
 from flask import Flask
 from flask.testing import FlaskClient
 
+import tradeapp.services.images
+
 from . import fresh_user, trade_body
+
+
+@pytest.fixture(autouse=True)
+def objects_past_the_upload_window(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Objects made here are seconds old, and cleanup spares objects younger than the upload
+    window (tests/service covers that with a fake clock): let cleanup see them all. Its own
+    MonkeyPatch, so that a test's monkeypatch.undo() leaves it in place."""
+    with pytest.MonkeyPatch.context() as patch:
+        if "cleanup" in request.node.name or "clean" in request.node.module.__name__:
+            patch.setattr(tradeapp.services.images, "FRESH", timedelta(seconds=-1))
+        yield
+
 
 BUCKET = "tradeapp-images-test"
 MAX = 5 * 1024 * 1024  # TRADEAPP_MAX_IMAGE_BYTES' default
@@ -470,7 +484,7 @@ def test_deleting_a_trade_deletes_its_images(images: Images, create) -> None:
     assert images.fetch(images.trade(other_id)["images"][0]["url"])[0] == 200
 
 
-def test_s3_form_is_a_presigned_post_pinned_to_key_type_and_max_size(images: Images, create, kind) -> None:
+def test_the_upload_form_pins_key_type_and_declared_size(images: Images, create, kind) -> None:
     trade_id = create()["tradeId"]
     asked = datetime.now(UTC).replace(microsecond=0)
 
@@ -480,7 +494,7 @@ def test_s3_form_is_a_presigned_post_pinned_to_key_type_and_max_size(images: Ima
     key = key_of("alice", trade_id, image_id)
     if kind == "local":
         assert form["url"] == "/v1/local-images/upload"
-        assert fields["x-max-bytes"] == str(MAX)
+        assert fields["x-max-bytes"] == str(len(WEBP))
         assert asked < datetime.fromtimestamp(int(fields["x-expires"]), UTC) <= asked + timedelta(minutes=5)
         return
     assert form["url"] == f"https://{BUCKET}.s3.amazonaws.com/"
@@ -488,7 +502,7 @@ def test_s3_form_is_a_presigned_post_pinned_to_key_type_and_max_size(images: Ima
     assert {"bucket": BUCKET} in policy["conditions"]
     assert {"key": key} in policy["conditions"]
     assert {"Content-Type": "image/webp"} in policy["conditions"]
-    assert ["content-length-range", 1, MAX] in policy["conditions"]
+    assert ["content-length-range", 1, len(WEBP)] in policy["conditions"]
     expiration = datetime.strptime(policy["expiration"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
     assert asked < expiration <= datetime.now(UTC) + timedelta(minutes=5)
     assert fields["x-amz-algorithm"] == "AWS4-HMAC-SHA256"
@@ -551,32 +565,31 @@ def assert_refused(response: Any, status: int, images: Images) -> None:
 
 @pytest.mark.parametrize("kind", ["local"])
 def test_local_upload_over_the_size_limit_is_413_and_leaves_nothing(local) -> None:
-    images, trade_id, image_id, form = local
+    images, trade_id, image_id, form = local  # declared len(PNG) bytes
 
-    # A byte over the signed limit: the store counts while it writes, then removes the part
-    over_by_one = images.upload(form, PNG + b"\x00" * (MAX + 1 - len(PNG)))
+    # A byte over the signed limit (the declared size): the store counts while it writes,
+    # then removes the part
+    over_by_one = images.upload(form, PNG + b"\x00")
     assert_refused(over_by_one, 413, images)
-    assert over_by_one.get_json()["message"] == f"the file is larger than {MAX} bytes"
-    # Far over it: refused before the body is read
+    assert over_by_one.get_json()["message"] == f"the file is larger than {len(PNG)} bytes"
+    # Far over the configured maximum: refused before the body is read
     far_over = images.upload(form, PNG + b"\x00" * (MAX + 200 * 1024))
     assert_refused(far_over, 413, images)
 
-    # AND the same form still takes a file within the limit (so the refusal was about size)
+    # AND the same form still takes the declared file (so the refusal was about size)
     assert images.upload(form, PNG).status_code == 204
     assert images.complete(trade_id, image_id).status_code == 200
 
 
 @pytest.mark.parametrize("kind", ["local"])
-def test_local_upload_of_exactly_the_limit_is_accepted(local) -> None:
+def test_local_upload_larger_than_declared_is_413_even_under_the_maximum(local) -> None:
     images, trade_id, image_id, form = local
 
-    assert images.upload(form, PNG + b"\x00" * (MAX - len(PNG))).status_code == 204
+    response = images.upload(form, PNG + b"\x00" * (MAX - len(PNG)))
 
-    key = key_of("alice", trade_id, image_id)
-    assert len(images.stored(key)) == MAX
-    # the declared size was len(PNG): completing refuses it and removes the object
+    assert_refused(response, 413, images)
+    assert images.stored(key_of("alice", trade_id, image_id)) is None
     assert images.complete(trade_id, image_id).status_code == 422
-    assert images.stored(key) is None
 
 
 @pytest.mark.parametrize("kind", ["local"])
@@ -592,6 +605,7 @@ def test_local_upload_of_exactly_the_limit_is_accepted(local) -> None:
         ("x-key-id", "some-other-key"),
         ("x-signature", "0" * 64),
         ("x-signature", ""),
+        ("x-signature", "\u00e9" * 64),
     ],
 )
 def test_local_upload_with_a_changed_field_is_403_and_leaves_nothing(local, field, value) -> None:
@@ -689,6 +703,7 @@ def test_local_download_url_tampered_or_expired_is_403(images: Images, create, m
     assert get(other_path) == 403  # another key under the same signature
     assert get(url.path, {"x-expires": str(int(query["x-expires"]) + 3600)}) == 403
     assert get(url.path, {"x-signature": "f" * 64}) == 403
+    assert get(url.path, {"x-signature": "\u00e9" * 64}) == 403  # non-ASCII: still 403, not 500
     assert get(url.path, {"x-key-id": "nope"}) == 403
     for name in ("x-expires", "x-key-id", "x-signature"):
         assert get(url.path, drop=name) == 403

@@ -59,8 +59,11 @@ class FakeImageStore:
         self.forms: list[tuple[str, str, int, datetime]] = []
         self.failing: set[str] = set()
 
-    def put(self, key: str, data: bytes, content_type: str | None = "image/png") -> None:
-        self.items[key] = Stored(data, content_type, NOW)
+    def put(
+        self, key: str, data: bytes, content_type: str | None = "image/png", modified: datetime | None = None
+    ) -> None:
+        # Stored an hour before the test's "now" unless said otherwise: past the upload window.
+        self.items[key] = Stored(data, content_type, modified or NOW - timedelta(hours=1))
 
     def upload_form(
         self, key: str, content_type: str, max_bytes: int, expires_at: datetime
@@ -164,8 +167,8 @@ def test_request_upload_records_a_pending_image_and_asks_the_store_for_a_form(im
         "pending",
         NOW,
     )
-    # the form pins this key and type, the configured maximum, and five minutes
-    assert store.forms == [(image.key, "image/jpeg", MAX, NOW + timedelta(minutes=5))]
+    # the form pins this key and type, the declared size, and five minutes
+    assert store.forms == [(image.key, "image/jpeg", 1234, NOW + timedelta(minutes=5))]
     assert upload.expires_at == NOW + timedelta(minutes=5)
     assert upload.form["fields"]["key"] == image.key
     stored = repo.get("alice", trade_id)
@@ -580,3 +583,21 @@ def test_each_trade_write_and_image_call_logs_one_summary_with_all_counts(images
     store.failing.add(second.key)
     trades.delete("alice", trade_id, None)
     assert lines() == [("trade.delete", trade_id, 0, 1, 0, 1)]
+
+
+def test_cleanup_leaves_an_object_younger_than_the_upload_window(images, trades, store, clock):
+    # GIVEN an object nobody references yet, written a minute ago (its reference may be on
+    # its way: cleanup read the trades before the object was listed)
+    trade_id = new_trade(trades)
+    fresh = key("alice", trade_id, "img-new")
+    store.put(fresh, PNG, modified=clock.now - timedelta(minutes=1))
+    old = key("alice", trade_id, "img-old")
+    store.put(old, PNG, modified=clock.now - timedelta(minutes=11))
+
+    # WHEN cleanup runs
+    report = images.cleanup(delete=True)
+
+    # THEN only the object older than the upload window counts as an orphan
+    assert report.orphans == [old]
+    assert fresh in store.items
+    assert old not in store.items

@@ -142,7 +142,8 @@ class LocalImageStore:
         if not required <= fields.keys() or fields["x-key-id"] not in self.keys:
             raise UploadRefusedError("the URL is not signed", 403)
         signed = {k: fields[k] for k in required}
-        if not hmac.compare_digest(self._sign(method, signed), fields["x-signature"]):
+        # Bytes, not str: compare_digest raises TypeError on non-ASCII text (a 500, not a 403).
+        if not hmac.compare_digest(self._sign(method, signed).encode(), fields["x-signature"].encode()):
             raise UploadRefusedError("the URL's signature does not match", 403)
         if not fields["x-expires"].isdigit() or int(fields["x-expires"]) < time.time():
             raise UploadRefusedError("the URL has expired", 403)

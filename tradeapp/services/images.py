@@ -21,6 +21,7 @@ log = logging.getLogger("tradeapp.images")
 UPLOAD_TTL = timedelta(minutes=5)
 DOWNLOAD_TTL = timedelta(minutes=15)
 STALE_PENDING = timedelta(hours=24)
+FRESH = UPLOAD_TTL + timedelta(minutes=5)
 ATTEMPTS = 8
 
 
@@ -113,7 +114,8 @@ class ImageService:
 
         trade = self._change(user_id, trade_id, add)
         expires_at = now + UPLOAD_TTL
-        form = self.store.upload_form(ref.key, content_type, self.max_bytes, expires_at)
+        # The form's size limit is the declared size: a browser cannot store more than it said.
+        form = self.store.upload_form(ref.key, content_type, size, expires_at)
         log_summary("image.upload", trade, added=[ref.key])
         return Upload(trade, ref, form, expires_at)
 
@@ -182,7 +184,8 @@ class ImageService:
             for obj in self.store.objects(f"users/{user_id}/"):
                 report.objects_seen += 1
                 keys.add(obj.key)
-                if obj.key not in refs:
+                # An upload requested after the references were read is not an orphan yet.
+                if obj.key not in refs and now - obj.last_modified > FRESH:
                     report.orphans.append(obj.key)
             for ref in refs.values():
                 if ref.status == "pending" and now - ref.created_at > STALE_PENDING:
@@ -196,7 +199,8 @@ class ImageService:
                 owner, owner_known = this_owner, bool(this_owner) and self.trades.revision(this_owner) > 0
             if not owner_known:
                 report.objects_seen += 1
-                report.orphans.append(obj.key)
+                if now - obj.last_modified > FRESH:
+                    report.orphans.append(obj.key)
         if delete:
             self._delete_objects(report.orphans + report.stale_pending)
             self._clear_refs(report.stale_pending + report.missing)

@@ -159,9 +159,10 @@ class TradeService:
             )
             try:
                 self.repo.replace(changed, expected_version=current.version)
-                return changed
             except PreconditionFailedError:
                 continue
+            log_summary("trade.close", changed)
+            return changed
         raise ConflictError("the trade is being changed by other requests; retry")
 
     def delete(self, user_id: str, trade_id: str, if_match: int | None) -> None:
