@@ -65,7 +65,10 @@ def test_another_user_never_lists_it(client, auth, create, alices_trade, query):
 
 
 def test_users_with_similar_names_are_separate(client, auth, create, alices_trade):
-    for user in ("Alice", "alice ", "alic", "alice\x00"):
-        url = f"/v1/trades/{alices_trade['tradeId']}"
+    url = f"/v1/trades/{alices_trade['tradeId']}"
+    for user in ("Alice", "alic", "alice.", "alice@x"):
         assert client.get(url, headers=auth(user)).status_code == 404, repr(user)
         assert client.get("/v1/trades", headers=auth(user)).get_json()["items"] == []
+    # names that could not be storage-key parts are not user ids at all
+    for user in ("alice ", "alice\x00", "alice/trades"):
+        assert client.get(url, headers=auth(user)).status_code == 401, repr(user)

@@ -85,8 +85,8 @@ def test_stats_rebuild_prints_the_revision_and_trades_and_stores_them(
     result = run("stats", "rebuild", "alice")
 
     # THEN it prints her revision and trade count, and the API serves those stats
-    assert result.exit_code == 0, result.output
-    assert json.loads(result.output) == {"userId": "alice", "revision": 3, "trades": 2}
+    assert result.exit_code == 0, result.stdout
+    assert json.loads(result.stdout) == {"userId": "alice", "revision": 3, "trades": 2}
     stats = stats_of("alice")
     assert (stats["revision"], stats["tradeCount"], stats["totalTrades"]) == (3, 2, 2)
     assert (stats["closedTrades"], stats["openTrades"], stats["netPnl"]) == (1, 1, "298.00")
@@ -104,8 +104,8 @@ def test_stats_rebuild_all_prints_the_summary(run, without_stream, client, auth,
 
     result = run("stats", "rebuild-all")
 
-    assert result.exit_code == 0, result.output
-    summary = json.loads(result.output)
+    assert result.exit_code == 0, result.stdout
+    summary = json.loads(result.stdout)
     assert summary["durationSeconds"] >= 0
     assert {k: v for k, v in summary.items() if k != "durationSeconds"} == {
         "users": 3,
@@ -126,8 +126,8 @@ def test_rebuild_all_counts_only_users_who_wrote_trades(run, client, auth, creat
 
     result = run("stats", "rebuild-all")
 
-    assert result.exit_code == 0, result.output
-    assert (json.loads(result.output)["users"], json.loads(result.output)["checkpoint"]) == (1, "alice")
+    assert result.exit_code == 0, result.stdout
+    assert (json.loads(result.stdout)["users"], json.loads(result.stdout)["checkpoint"]) == (1, "alice")
 
 
 def test_stats_rebuild_all_fails_when_a_user_fails(run, container, monkeypatch, create):
@@ -137,7 +137,7 @@ def test_stats_rebuild_all_fails_when_a_user_fails(run, container, monkeypatch, 
     result = run("stats", "rebuild-all")
 
     assert result.exit_code == 1
-    assert json_lines(result.output)[0]["failedUsers"] == ["alice"]
+    assert json_lines(result.stdout)[0]["failedUsers"] == ["alice"]
 
 
 @pytest.fixture
@@ -159,11 +159,11 @@ def test_dlq_replay_dry_run_lists_the_users_and_leaves_the_message(run, dead_let
 
     result = run("dlq", "replay", "--dry-run")
 
-    assert result.exit_code == 0, result.output
-    [report] = json_lines(result.output)
+    assert result.exit_code == 0, result.stdout
+    [report] = json_lines(result.stdout)
     assert report["action"] == "would rebuild"
     assert report["users"] == ["alice"]
-    assert result.output.splitlines()[-1] == "1 message(s) (dry run: nothing changed)"
+    assert result.stdout.splitlines()[-1] == "1 message(s) (dry run: nothing changed)"
     assert len(queued(container)) == 1
     assert stats_of("alice")["revision"] == 0
 
@@ -173,8 +173,8 @@ def test_dlq_replay_rebuilds_and_empties_the_queue(run, dead_letter, container, 
 
     result = run("dlq", "replay")
 
-    assert result.exit_code == 0, result.output
-    [report] = json_lines(result.output)
+    assert result.exit_code == 0, result.stdout
+    [report] = json_lines(result.stdout)
     assert report["users"] == ["alice"]
     assert report["action"] == "rebuilt, deleted"
     assert queued(container) == []
@@ -183,13 +183,13 @@ def test_dlq_replay_rebuilds_and_empties_the_queue(run, dead_letter, container, 
     # and a second run has nothing to do
     again = run("dlq", "replay")
     assert again.exit_code == 0
-    assert again.output.strip() == "0 message(s)"
+    assert again.stdout.strip() == "0 message(s)"
 
 
 def test_dlq_replay_exits_non_zero_while_a_rebuild_still_fails(run, dead_letter, container):
     result = run("dlq", "replay")
 
     assert result.exit_code == 1
-    [report] = json_lines(result.output)
+    [report] = json_lines(result.stdout)
     assert (report["action"], report["failed"]) == ("kept", ["alice"])
     assert len(queued(container)) == 1

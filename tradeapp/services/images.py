@@ -7,26 +7,22 @@ missing and failed, so the runbook's image playbook can follow a trade's screens
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from ..adapters.ports import ImageStore, StoredObject, TradeRepository
 from ..domain.errors import ConflictError, ImageNotFoundError, InvalidTradeError, PreconditionFailedError
 from ..domain.images import CONTENT_TYPES, MAX_IMAGES, SNIFF_BYTES, ImageRef, image_key, sniff
 from ..domain.trade import Trade
+from .common import WRITE_ATTEMPTS, every_user, new_id, utcnow
 
 log = logging.getLogger("tradeapp.images")
 UPLOAD_TTL = timedelta(minutes=5)
 DOWNLOAD_TTL = timedelta(minutes=15)
 STALE_PENDING = timedelta(hours=24)
 FRESH = UPLOAD_TTL + timedelta(minutes=5)
-ATTEMPTS = 8
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 def log_summary(action: str, trade: Trade | None, **changes: list[str]) -> None:
@@ -87,8 +83,6 @@ class ImageService:
         clock: Callable[[], datetime] = utcnow,
         ids: Callable[[], str] | None = None,
     ) -> None:
-        from .trades import new_id
-
         self.trades = trades
         self.store = store
         self.max_bytes = max_bytes
@@ -175,7 +169,7 @@ class ImageService:
         """
         report = CleanupReport(deleted=delete)
         now = self.clock()
-        for user_id in self._users():
+        for user_id in every_user(self.trades):
             refs: dict[str, ImageRef] = {}
             for trade in self.trades.trades_of(user_id):
                 report.trades_seen += 1
@@ -209,7 +203,7 @@ class ImageService:
 
     # -- helpers -------------------------------------------------------------------------
     def _change(self, user_id: str, trade_id: str, change: Callable[[Trade], Trade]) -> Trade:
-        for _ in range(ATTEMPTS):
+        for _ in range(WRITE_ATTEMPTS):
             current = self.trades.get(user_id, trade_id)
             changed = change(current)
             changed = replace(changed, version=current.version + 1, updated_at=self.clock())
@@ -265,9 +259,3 @@ class ImageService:
                 )
             except Exception:
                 log.exception("clearing stale image references failed", extra={"tradeId": trade_id})
-
-    def _users(self) -> Iterator[str]:
-        after = None
-        while users := self.trades.users(after=after, limit=100):
-            yield from users
-            after = users[-1]

@@ -25,14 +25,11 @@ from ..adapters.ports import (
 )
 from ..domain.stats import fold
 from ..domain.trade import Trade
+from .common import every_user, utcnow
 
 log = logging.getLogger("tradeapp.stats")
 USERS_PAGE = 50
 REBUILD_ATTEMPTS = 3
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass
@@ -193,7 +190,7 @@ class StatsService:
         records = stream.records(info["streamArn"], info["shardId"], start, end)
         if records is None:
             report["source"] = "records gone: every user"
-            users = list(self._all_users())
+            users = list(every_user(self.trades, USERS_PAGE))
         else:
             report["source"] = f"{len(records)} records"
             users = list(dict.fromkeys(u for u in map(user_of, records) if u is not None))
@@ -217,12 +214,6 @@ class StatsService:
             report["action"] = "rebuilt, deleted" if delete else "rebuilt"
         log.info("dlq message replayed", extra=report)
         return report
-
-    def _all_users(self) -> Iterator[str]:
-        after = None
-        while users := self.trades.users(after=after, limit=USERS_PAGE):
-            yield from users
-            after = users[-1]
 
     def rebuild_all(
         self, checkpoint: str | None = None, keep_going: Callable[[], bool] = lambda: True

@@ -10,8 +10,6 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from ulid import ULID
-
 from ..adapters.ports import (
     IdempotencyKeyTakenError,
     IdempotencyRecord,
@@ -27,19 +25,11 @@ from ..domain.errors import (
     TradeNotFoundError,
 )
 from ..domain.trade import PartialClose, Trade, normalized, validate
+from .common import WRITE_ATTEMPTS, new_id, utcnow
 from .cursors import CursorCodec
 from .images import log_summary
 
 IDEMPOTENCY_TTL = timedelta(hours=24)
-CLOSE_ATTEMPTS = 8
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
-def new_id() -> str:
-    return str(ULID())
 
 
 @dataclass(frozen=True)
@@ -118,7 +108,7 @@ class TradeService:
 
     def update(self, user_id: str, trade_id: str, changes: Mapping[str, Any], if_match: int | None) -> Trade:
         """Apply a partial update; `if_match` None means the caller sent `If-Match: *`."""
-        for _ in range(CLOSE_ATTEMPTS):
+        for _ in range(WRITE_ATTEMPTS):
             current = self.repo.get(user_id, trade_id)
             if if_match is not None and current.version != if_match:
                 raise PreconditionFailedError()
@@ -145,7 +135,7 @@ class TradeService:
     def add_close(self, user_id: str, trade_id: str, close: Mapping[str, Any]) -> Trade:
         """Append one close with optimistic retries: two closes can never overfill a trade."""
         new_close = self._closes([close], ())[0]
-        for _ in range(CLOSE_ATTEMPTS):
+        for _ in range(WRITE_ATTEMPTS):
             current = self.repo.get(user_id, trade_id)
             changed = validate(
                 normalized(
@@ -167,7 +157,7 @@ class TradeService:
 
     def delete(self, user_id: str, trade_id: str, if_match: int | None) -> None:
         """Delete the trade as read (so that exactly its images go with it)."""
-        for _ in range(CLOSE_ATTEMPTS):
+        for _ in range(WRITE_ATTEMPTS):
             trade = self.repo.get(user_id, trade_id)
             if if_match is not None and trade.version != if_match:
                 raise PreconditionFailedError()
