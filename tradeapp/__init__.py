@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import logging
+import re
+import time
 import uuid
 from collections.abc import Mapping
 from typing import Any
@@ -9,6 +12,10 @@ from typing import Any
 from flask import Flask, g, request
 
 from . import config as settings_module
+from . import logs
+
+access_log = logging.getLogger("tradeapp.access")
+CORRELATION_ID = re.compile(r"[A-Za-z0-9._:-]{8,128}")
 
 API_SPEC = {
     "API_TITLE": "tradeapp",
@@ -31,13 +38,13 @@ API_SPEC = {
         },
     },
 }
-EXPOSED_HEADERS = ["ETag", "Location", "X-Request-Id", "Retry-After"]
+EXPOSED_HEADERS = ["ETag", "Location", "X-Request-Id", "X-Correlation-Id", "Retry-After"]
 
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from flask_cors import CORS
 
-    from . import cli, logs
+    from . import cli
     from .api import errors, images, localimages, meta, stats, trades
     from .api.extensions import Api
     from .bootstrap import build
@@ -65,22 +72,45 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     )
     app.before_request(_assign_request_id)
     app.after_request(_stamp_response)
+    app.teardown_request(_forget_request)
     cli.init_app(app)
     return app
 
 
 def _assign_request_id() -> None:
-    """The API Gateway request id when there is one (what AWS logs), else a fresh one."""
+    """Request id: API Gateway's when there is one (what AWS logs), else a fresh one.
+    Correlation id: the caller's X-Correlation-Id when well-formed, else a fresh one."""
     event = request.environ.get("lambda.event") or {}
     context = request.environ.get("lambda.context")
     request_id = (event.get("requestContext") or {}).get("requestId") or getattr(
         context, "aws_request_id", None
     )
     g.request_id = request_id or uuid.uuid4().hex
+    given = request.headers.get("X-Correlation-Id", "")
+    g.correlation_id = given if CORRELATION_ID.fullmatch(given) else uuid.uuid4().hex
+    g.started = time.perf_counter()
+    logs.clear()
+    logs.bind(requestId=g.request_id, correlationId=g.correlation_id)
 
 
 def _stamp_response(response: Any) -> Any:
     response.headers["X-Request-Id"] = g.get("request_id") or uuid.uuid4().hex
+    response.headers["X-Correlation-Id"] = g.get("correlation_id") or uuid.uuid4().hex
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     response.headers.setdefault("Cache-Control", "no-store")
+    started = g.get("started")
+    # One line per request; never headers or bodies (the Authorization header stays out).
+    access_log.info(
+        "request",
+        extra={
+            "method": request.method,
+            "route": request.url_rule.rule if request.url_rule else None,
+            "status": response.status_code,
+            "latencyMs": round((time.perf_counter() - started) * 1000, 2) if started else None,
+        },
+    )
     return response
+
+
+def _forget_request(_: BaseException | None) -> None:
+    logs.clear()

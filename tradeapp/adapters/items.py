@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+from .. import logs
 from ..domain.images import ImageRef
 from ..domain.trade import PartialClose, Trade
 
@@ -63,6 +64,9 @@ def to_item(trade: Trade) -> dict[str, Any]:
         "updatedAt": format_time(trade.updated_at),
         "version": trade.version,
     }
+    correlation = logs.bound("correlationId")
+    if correlation:  # so that the stream handler's and rebuilds' logs can name the request
+        item["correlationId"] = correlation
     for key, attr in {**NUMBER_FIELDS, **TEXT_FIELDS}.items():
         value = getattr(trade, attr)
         if value is not None:  # absent rather than null: DynamoDB and the stream agree

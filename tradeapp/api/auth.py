@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import current_app, g, request
 
+from .. import logs
 from ..domain.errors import AuthError
 
 
@@ -17,6 +18,7 @@ def authenticate() -> None:
         raise AuthError("missing bearer token")
     claims = current_app.extensions["tradeapp"].verifier.verify(token.strip())
     g.user_id = claims["sub"]
+    logs.bind(userId=g.user_id)
 
 
 def user_id() -> str:

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+from .. import logs
 from ..adapters.ports import (
     DeadLetter,
     DeadLetterQueue,
@@ -110,6 +111,7 @@ class StatsService:
         user is poison: it is returned too, and the others still update.
         """
         earliest: dict[str, str] = {}
+        correlations: dict[str, list[str]] = {}
         failed: list[str] = []
         for record in records:
             sequence = str(record.get("dynamodb", {}).get("SequenceNumber", ""))
@@ -117,14 +119,20 @@ class StatsService:
             if user_id is None:
                 log.error("change record names no user", extra={"sequence": sequence})
                 failed.append(sequence)
-            elif user_id not in earliest or _before(sequence, earliest[user_id]):
+                continue
+            if user_id not in earliest or _before(sequence, earliest[user_id]):
                 earliest[user_id] = sequence
+            correlation = correlation_of(record)
+            if correlation and correlation not in correlations.setdefault(user_id, []):
+                correlations[user_id].append(correlation)
         for user_id, sequence in earliest.items():
-            try:
-                self.rebuild(user_id)
-            except Exception:
-                log.exception("stats rebuild failed", extra={"userId": user_id, "sequence": sequence})
-                failed.append(sequence)
+            # The requests behind these records, so a rebuild's lines lead back to them.
+            with logs.scoped(userId=user_id, correlationIds=correlations.get(user_id) or None):
+                try:
+                    self.rebuild(user_id)
+                except Exception:
+                    log.exception("stats rebuild failed", extra={"sequence": sequence})
+                    failed.append(sequence)
         return sorted(failed, key=_sequence_key)
 
     def apply_local_changes(self, records: list[dict[str, Any]], dead_letters: DeadLetterQueue) -> None:
@@ -283,6 +291,12 @@ def user_of(record: Mapping[str, Any]) -> str | None:
         if isinstance(value, Mapping) and isinstance(value.get("S"), str) and value["S"]:
             return str(value["S"])
     return None
+
+
+def correlation_of(record: Mapping[str, Any]) -> str | None:
+    image = (record.get("dynamodb") or {}).get("NewImage") or {}
+    value = image.get("correlationId") or {}
+    return value.get("S") if isinstance(value, Mapping) and isinstance(value.get("S"), str) else None
 
 
 def _sequence_key(sequence: str) -> tuple[int, str]:
