@@ -45,7 +45,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from flask_cors import CORS
 
     from . import cli
-    from .api import errors, images, localimages, meta, stats, trades
+    from .api import errors, images, localimages, meta, session, stats, trades
     from .api.extensions import Api
     from .bootstrap import build
 
@@ -59,7 +59,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.extensions["tradeapp"] = build(settings)
 
     api = Api(app)
-    for blueprint in (meta.blp, trades.blp, images.blp, stats.blp, localimages.blp):
+    for blueprint in (meta.blp, trades.blp, images.blp, stats.blp, session.blp, localimages.blp):
         api.register_blueprint(blueprint)
     errors.init_app(app)
     origins = [o.strip() for o in settings["CORS_ORIGINS"].split(",") if o.strip()]

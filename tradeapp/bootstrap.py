@@ -13,8 +13,15 @@ from pathlib import Path
 from typing import Any
 
 from .adapters.localissuer import LocalIssuer, LocalJWKClient
-from .adapters.ports import DeadLetterQueue, ImageStore, StatsRepository, StreamReader, TradeRepository
-from .services.auth import TokenVerifier
+from .adapters.ports import (
+    DeadLetterQueue,
+    ImageStore,
+    RevocationStore,
+    StatsRepository,
+    StreamReader,
+    TradeRepository,
+)
+from .services.auth import SessionService, TokenVerifier
 from .services.cursors import CursorCodec, SigningKeys
 from .services.images import ImageService
 from .services.stats import StatsService
@@ -28,6 +35,7 @@ class Container:
     stats: StatsService
     images: ImageService
     verifier: TokenVerifier
+    sessions: SessionService
     issuer: LocalIssuer | None
     dead_letters: Callable[[], DeadLetterQueue]
     stream: Callable[[], StreamReader]
@@ -61,7 +69,11 @@ def build(settings: dict[str, Any]) -> Container:
     stream: Callable[[], StreamReader]
     feed = None
     if settings["BACKEND"] == "dynamodb":
-        from .adapters.dynamodb import DynamoDBStatsRepository, DynamoDBTradeRepository
+        from .adapters.dynamodb import (
+            DynamoDBRevocationStore,
+            DynamoDBStatsRepository,
+            DynamoDBTradeRepository,
+        )
 
         session = aws_session(settings)
         dynamodb = session.resource(
@@ -74,6 +86,7 @@ def build(settings: dict[str, Any]) -> Container:
             stats_table,
         )
         stats_repo = DynamoDBStatsRepository(stats_table)
+        revocations: RevocationStore = DynamoDBRevocationStore(stats_table)
         aws = session
         # Built on first use: the API never needs SQS or Streams clients.
         dead_letters = functools.cache(lambda: _sqs_dead_letters(aws, settings))
@@ -82,15 +95,22 @@ def build(settings: dict[str, Any]) -> Container:
         from .adapters.changefeed import ChangeFeed
 
         if settings["BACKEND"] == "memory":
-            from .adapters.memory import MemoryDeadLetterQueue, MemoryStatsRepository, MemoryTradeRepository
+            from .adapters.memory import (
+                MemoryDeadLetterQueue,
+                MemoryRevocationStore,
+                MemoryStatsRepository,
+                MemoryTradeRepository,
+            )
 
             inner: TradeRepository = MemoryTradeRepository()
             stats_repo = MemoryStatsRepository()
+            revocations = MemoryRevocationStore()
             local_dlq: DeadLetterQueue = MemoryDeadLetterQueue()
         else:
             from .adapters.sqlite import (
                 Database,
                 SQLiteDeadLetterQueue,
+                SQLiteRevocationStore,
                 SQLiteStatsRepository,
                 SQLiteTradeRepository,
             )
@@ -102,6 +122,7 @@ def build(settings: dict[str, Any]) -> Container:
                 SQLiteStatsRepository(db),
                 SQLiteDeadLetterQueue(db),
             )
+            revocations = SQLiteRevocationStore(db)
         # The embedded stream: each committed write feeds the same stats code as update_stats.
         feed = ChangeFeed(inner)
         repo = feed
@@ -118,10 +139,13 @@ def build(settings: dict[str, Any]) -> Container:
             PyJWKClient(pool_url + "/.well-known/jwks.json", lifespan=3600, timeout=3),
             issuer=pool_url,
             client_id=settings["COGNITO_APP_CLIENT_ID"],
+            revocations=revocations,
         )
+        sessions = SessionService(revocations, _cognito_sign_out(session or aws_session(settings)))
     else:
         issuer = LocalIssuer(data_dir, settings["LOCAL_ISSUER"], settings["LOCAL_CLIENT_ID"])
-        verifier = TokenVerifier(LocalJWKClient(issuer), issuer.issuer, issuer.client_id)
+        verifier = TokenVerifier(LocalJWKClient(issuer), issuer.issuer, issuer.client_id, revocations)
+        sessions = SessionService(revocations)
 
     keys: SigningKeys
     if settings["SECRETS"] == "ssm":
@@ -145,6 +169,7 @@ def build(settings: dict[str, Any]) -> Container:
         images=images,
         stats=stats,
         verifier=verifier,
+        sessions=sessions,
         issuer=issuer,
         dead_letters=dead_letters,
         stream=stream,
@@ -195,3 +220,21 @@ def _image_store(settings: dict[str, Any], data_dir: Path, keys: SigningKeys, se
     from .adapters.localfiles import LocalImageStore
 
     return LocalImageStore(data_dir / "images", keys.keys, keys.current, "/v1/local-images")
+
+
+def _cognito_sign_out(session: Any) -> Callable[[str], None]:
+    """Cognito's GlobalSignOut with the caller's own access token (revokes refresh tokens)."""
+    holder: list[Any] = []
+
+    def sign_out(access_token: str) -> None:
+        from botocore.exceptions import ClientError
+
+        if not holder:  # the client is built on first use: most requests never sign out
+            holder.append(session.client("cognito-idp", config=aws_config()))
+        try:
+            holder[0].global_sign_out(AccessToken=access_token)
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") != "NotAuthorizedException":
+                raise  # NotAuthorized: already signed out; the revocation below still applies
+
+    return sign_out

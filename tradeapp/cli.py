@@ -91,8 +91,21 @@ def cleanup(delete: bool) -> None:
     )
 
 
+auth_cli = AppGroup("auth", help="Sessions and tokens.")
+
+
+@auth_cli.command("revoke")
+@click.argument("user")
+def revoke(user: str) -> None:
+    """Refuse every access token USER holds now (a security incident). In production, also run
+    `aws cognito-idp admin-user-global-sign-out` so that refresh tokens stop working too."""
+    at = container().sessions.revoke(user)
+    echo_json({"userId": user, "tokensValidAfter": at})
+
+
 def init_app(app: Flask) -> None:
     app.cli.add_command(token)
     app.cli.add_command(stats_cli)
     app.cli.add_command(dlq_cli)
     app.cli.add_command(images_cli)
+    app.cli.add_command(auth_cli)

@@ -22,6 +22,7 @@ ERRORS = {
     ("post", "/v1/trades/{trade_id}/images/{image_id}/complete"): {"404", "409", "422"},
     ("delete", "/v1/trades/{trade_id}/images/{image_id}"): {"404", "409"},
     ("get", "/v1/stats"): {"503"},
+    ("post", "/v1/auth/signout"): {"503"},
     ("post", "/v1/stats/rebuild"): {"503"},
 }
 

@@ -336,6 +336,35 @@ class DynamoDBStatsRepository:
         return True
 
 
+class DynamoDBRevocationStore:
+    """`tokensValidAfter` on the user's TradeStats item: one consistent GetItem per request."""
+
+    def __init__(self, stats: Any) -> None:
+        self.stats = stats
+
+    def valid_after(self, user_id: str) -> int | None:
+        try:
+            response = self.stats.get_item(
+                Key={"userId": user_id}, ConsistentRead=True, ProjectionExpression="tokensValidAfter"
+            )
+        except ClientError as error:
+            raise translate(error) from error
+        found = response.get("Item", {}).get("tokensValidAfter")
+        return None if found is None else int(found)
+
+    def revoke(self, user_id: str, at: int) -> None:
+        try:
+            self.stats.update_item(
+                Key={"userId": user_id},
+                UpdateExpression="SET tokensValidAfter = :at",
+                ConditionExpression="attribute_not_exists(tokensValidAfter) OR tokensValidAfter < :at",
+                ExpressionAttributeValues={":at": at},
+            )
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+                raise translate(error) from error  # else a later revocation already stands
+
+
 def create_tables(resource: Any, trades: str, idempotency: str, stats: str = "TradeStats") -> None:
     """Create the tables as infra/ declares them (for tests and local experiments)."""
     resource.create_table(

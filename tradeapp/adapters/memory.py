@@ -161,3 +161,16 @@ class MemoryDeadLetterQueue:
     def release(self, receipt: str) -> None:
         with self._lock:
             self._hidden_until.pop(receipt, None)
+
+
+class MemoryRevocationStore:
+    def __init__(self) -> None:
+        self._after: dict[str, int] = {}
+        self._lock = threading.Lock()
+
+    def valid_after(self, user_id: str) -> int | None:
+        return self._after.get(user_id)
+
+    def revoke(self, user_id: str, at: int) -> None:
+        with self._lock:
+            self._after[user_id] = max(at, self._after.get(user_id, at))

@@ -203,3 +203,17 @@ class ImageStore(Protocol):
     def objects(self, prefix: str) -> Iterable[StoredObject]:
         """Every object under prefix, page by page."""
         ...
+
+
+class RevocationStore(Protocol):
+    """Per-user "tokens valid after" times: access tokens issued at or before it are refused.
+
+    >>> revocations.revoke("user-1", 1_795_000_000)
+    >>> revocations.valid_after("user-1")    # 1795000000 (never moves back)
+    """
+
+    def valid_after(self, user_id: str) -> int | None: ...
+
+    def revoke(self, user_id: str, at: int) -> None:
+        """Refuse tokens issued at or before `at` (epoch seconds); an earlier `at` changes nothing."""
+        ...

@@ -56,6 +56,10 @@ CREATE TABLE IF NOT EXISTS dead_letters (
     created_at TEXT NOT NULL,
     visible_at REAL NOT NULL DEFAULT 0
 );
+CREATE TABLE IF NOT EXISTS revocations (
+    user_id     TEXT PRIMARY KEY,
+    valid_after INTEGER NOT NULL
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS trade_stats (
     user_id         TEXT PRIMARY KEY,
     trades_revision INTEGER NOT NULL DEFAULT 0,
@@ -333,3 +337,24 @@ class SQLiteDeadLetterQueue:
     def release(self, receipt: str) -> None:
         with self.db.write() as conn:
             conn.execute("UPDATE dead_letters SET visible_at = 0 WHERE id = ?", (int(receipt),))
+
+
+class SQLiteRevocationStore:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def valid_after(self, user_id: str) -> int | None:
+        row = (
+            self.db.connection()
+            .execute("SELECT valid_after FROM revocations WHERE user_id = ?", (user_id,))
+            .fetchone()
+        )
+        return int(row[0]) if row else None
+
+    def revoke(self, user_id: str, at: int) -> None:
+        with self.db.write() as conn:
+            conn.execute(
+                "INSERT INTO revocations VALUES (?, ?) ON CONFLICT (user_id) DO UPDATE SET"
+                " valid_after = MAX(valid_after, excluded.valid_after)",
+                (user_id, at),
+            )

@@ -18,6 +18,7 @@ def authenticate() -> None:
         raise AuthError("missing bearer token")
     claims = current_app.extensions["tradeapp"].verifier.verify(token.strip())
     g.user_id = claims["sub"]
+    g.access_token = token.strip()
     logs.bind(userId=g.user_id)
 
 

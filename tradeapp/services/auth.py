@@ -7,10 +7,13 @@ triggers one refetch); `iss`, `exp`, `token_use == "access"` and `client_id` are
 from __future__ import annotations
 
 import re
+import time
+from collections.abc import Callable
 from typing import Any
 
 import jwt
 
+from ..adapters.ports import RevocationStore
 from ..domain.errors import AuthError, StoreUnavailableError
 
 # Cognito subs are UUIDs. User ids become parts of storage keys (users/{sub}/...), so a
@@ -20,10 +23,18 @@ REQUIRED_CLAIMS = ["exp", "iat", "iss", "sub", "token_use", "client_id"]
 
 
 class TokenVerifier:
-    def __init__(self, jwks: jwt.PyJWKClient, issuer: str, client_id: str, leeway: int = 5) -> None:
+    def __init__(
+        self,
+        jwks: jwt.PyJWKClient,
+        issuer: str,
+        client_id: str,
+        revocations: RevocationStore | None = None,
+        leeway: int = 5,
+    ) -> None:
         self.jwks = jwks
         self.issuer = issuer
         self.client_id = client_id
+        self.revocations = revocations
         self.leeway = leeway
 
     def verify(self, token: str) -> dict[str, Any]:
@@ -54,4 +65,34 @@ class TokenVerifier:
             raise AuthError("token was issued to another client")
         if not isinstance(claims["sub"], str) or not USER_ID.fullmatch(claims["sub"]):
             raise AuthError("token subject is not a user id")
+        # Cognito access tokens stay valid after GlobalSignOut until they expire: this API
+        # refuses those issued at or before the user's last sign-out itself.
+        after = self.revocations.valid_after(claims["sub"]) if self.revocations else None
+        if after is not None and int(claims["iat"]) <= after:
+            raise AuthError("token was revoked (signed out)")
         return claims
+
+
+class SessionService:
+    """Sign-out that takes effect: the identity provider's global sign-out (refresh tokens),
+    then a "tokens valid after" time that refuses the access tokens already issued."""
+
+    def __init__(
+        self,
+        revocations: RevocationStore,
+        sign_out_everywhere: Callable[[str], None] = lambda token: None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.revocations = revocations
+        self.sign_out_everywhere = sign_out_everywhere
+        self.clock = clock
+
+    def sign_out(self, user_id: str, access_token: str) -> None:
+        self.sign_out_everywhere(access_token)
+        self.revoke(user_id)
+
+    def revoke(self, user_id: str) -> int:
+        """Refuse every token issued until now; returns the time recorded."""
+        at = int(self.clock())
+        self.revocations.revoke(user_id, at)
+        return at
