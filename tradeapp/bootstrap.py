@@ -21,6 +21,7 @@ from .adapters.ports import (
     StreamReader,
     TradeRepository,
 )
+from .services.audit import TradeAudit
 from .services.auth import SessionService, TokenVerifier
 from .services.cursors import CursorCodec, SigningKeys
 from .services.images import ImageService
@@ -36,6 +37,7 @@ class Container:
     images: ImageService
     verifier: TokenVerifier
     sessions: SessionService
+    audit: TradeAudit
     issuer: LocalIssuer | None
     dead_letters: Callable[[], DeadLetterQueue]
     stream: Callable[[], StreamReader]
@@ -170,6 +172,7 @@ def build(settings: dict[str, Any]) -> Container:
         stats=stats,
         verifier=verifier,
         sessions=sessions,
+        audit=TradeAudit(repo),
         issuer=issuer,
         dead_letters=dead_letters,
         stream=stream,

@@ -91,6 +91,30 @@ def cleanup(delete: bool) -> None:
     )
 
 
+trades_cli = AppGroup("trades", help="Data tools: export and integrity check.")
+
+
+@trades_cli.command("export")
+@click.argument("user")
+def export(user: str) -> None:
+    """Print USER's trades as JSON Lines, exactly as stored (decimals as exact strings)."""
+    for line in container().audit.export(user):
+        click.echo(line)
+
+
+@trades_cli.command("check")
+@click.argument("user", required=False)
+def check(user: str | None) -> None:
+    """Report every malformed trade of USER (or of everyone, page by page); changes nothing."""
+    found = 0
+    for report in container().audit.check(user):
+        found += 1
+        echo_json(report)
+    click.echo(f"{found} malformed trade(s)", err=True)
+    if found:
+        raise SystemExit(1)
+
+
 auth_cli = AppGroup("auth", help="Sessions and tokens.")
 
 
@@ -109,3 +133,4 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(dlq_cli)
     app.cli.add_command(images_cli)
     app.cli.add_command(auth_cli)
+    app.cli.add_command(trades_cli)

@@ -90,6 +90,9 @@ class ChangeFeed:
     def trades_of(self, user_id: str) -> Iterable[Trade]:
         return self.inner.trades_of(user_id)
 
+    def items_of(self, user_id: str) -> Iterable[dict[str, Any]]:
+        return self.inner.items_of(user_id)
+
     def users(self, after: str | None, limit: int) -> list[str]:
         return self.inner.users(after, limit)
 

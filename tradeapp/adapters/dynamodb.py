@@ -165,14 +165,16 @@ class DynamoDBTradeRepository:
         return int(response.get("Item", {}).get("tradesRevision", 0))
 
     def trades_of(self, user_id: str) -> Iterator[Trade]:
+        return map(from_item, self.items_of(user_id))
+
+    def items_of(self, user_id: str) -> Iterator[dict[str, Any]]:
         kwargs: dict[str, Any] = {"KeyConditionExpression": Key("userId").eq(user_id), "ConsistentRead": True}
         while True:
             try:
                 page = self.trades.query(**kwargs)
             except ClientError as error:
                 raise translate(error) from error
-            for item in page.get("Items", []):
-                yield from_item(item)
+            yield from page.get("Items", [])
             if "LastEvaluatedKey" not in page:
                 return
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]

@@ -6,6 +6,7 @@ it) agrees on one shape.
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -30,6 +31,17 @@ TEXT_FIELDS = {
     "setup": "setup",
     "notes": "notes",
 }
+
+
+def dump_item(item: dict[str, Any]) -> str:
+    """An item as JSON, decimals as exact strings (the SQLite column, the export's lines)."""
+    return json.dumps(item, default=_decimal_text, separators=(",", ":"))
+
+
+def _decimal_text(value: Any) -> str:
+    if isinstance(value, Decimal):
+        return str(value)
+    raise TypeError(f"cannot store {type(value).__name__}")
 
 
 def format_time(moment: datetime) -> str:

@@ -11,7 +11,7 @@ from typing import Any
 
 from ..domain.errors import ConflictError, PreconditionFailedError, TradeNotFoundError
 from ..domain.trade import Trade
-from .items import entry_key
+from .items import entry_key, to_item
 from .ports import (
     DeadLetter,
     IdempotencyKeyTakenError,
@@ -96,6 +96,9 @@ class MemoryTradeRepository:
         with self._lock:
             mine = [t for (owner, _), t in self._trades.items() if owner == user_id]
         yield from mine
+
+    def items_of(self, user_id: str) -> Iterator[dict[str, Any]]:
+        return map(to_item, self.trades_of(user_id))
 
     def users(self, after: str | None, limit: int) -> list[str]:
         with self._lock:

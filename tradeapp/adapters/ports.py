@@ -107,6 +107,10 @@ class TradeRepository(Protocol):
         """Every trade of the user, read consistently, a page at a time (memory stays bounded)."""
         ...
 
+    def items_of(self, user_id: str) -> Iterable[dict[str, Any]]:
+        """The user's stored items exactly as stored (for export and integrity checks)."""
+        ...
+
     def users(self, after: str | None, limit: int) -> list[str]:
         """Up to `limit` users who ever wrote a trade, in the store's own stable order,
         starting after the user `after` (a checkpoint from the previous page)."""

@@ -9,7 +9,6 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +19,7 @@ from ..domain.errors import (
     TradeNotFoundError,
 )
 from ..domain.trade import Trade
-from .items import entry_key, format_time, from_item, parse_time, to_item
+from .items import dump_item, entry_key, format_time, from_item, parse_time, to_item
 from .ports import (
     DeadLetter,
     IdempotencyKeyTakenError,
@@ -110,16 +109,6 @@ class Database:
             conn.execute("ROLLBACK")
             raise
         conn.execute("COMMIT")
-
-
-def dump_item(item: dict[str, Any]) -> str:
-    return json.dumps(item, default=_decimal_text, separators=(",", ":"))
-
-
-def _decimal_text(value: Any) -> str:
-    if isinstance(value, Decimal):
-        return str(value)
-    raise TypeError(f"cannot store {type(value).__name__}")
 
 
 class SQLiteTradeRepository:
@@ -218,11 +207,14 @@ class SQLiteTradeRepository:
         return int(row[0]) if row else 0
 
     def trades_of(self, user_id: str) -> Iterator[Trade]:
+        return map(from_item, self.items_of(user_id))
+
+    def items_of(self, user_id: str) -> Iterator[dict[str, Any]]:
         # One statement is one snapshot; fetchmany keeps memory to a page of rows.
         rows = self.db.connection().execute("SELECT item FROM trades WHERE user_id = ?", (user_id,))
         while page := rows.fetchmany(PAGE):
             for (item,) in page:
-                yield from_item(json.loads(item))
+                yield json.loads(item)
 
     def users(self, after: str | None, limit: int) -> list[str]:
         rows = self.db.connection().execute(
