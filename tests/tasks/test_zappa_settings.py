@@ -93,6 +93,11 @@ def problems(stage: str, config: dict[str, Any]) -> list[str]:
         found.append("app_function must be wsgi.app")
     if config.get("runtime") not in RUNTIMES:
         found.append(f"runtime must be one of {sorted(RUNTIMES)}")
+    # Reserved concurrency: a runaway stage cannot starve the account's other functions, and
+    # DynamoDB sees a bounded number of writers.
+    concurrency = config.get("lambda_concurrency")
+    if not (isinstance(concurrency, int) and not isinstance(concurrency, bool) and concurrency > 0):
+        found.append("lambda_concurrency (reserved concurrency) must be a positive integer")
     # Tasks share the function: rebuild-all pages need room (API Gateway ends requests at 29 s).
     if not 60 <= config.get("timeout_seconds", 30) <= 900:
         found.append("timeout_seconds must be between 60 and 900")
@@ -188,6 +193,8 @@ BAD = {
     "no events": ("events", []),
     "tests shipped": ("exclude_glob", ["docs", "bench", "var"]),
     "too short for rebuild pages": ("timeout_seconds", 30),
+    "no reserved concurrency": ("lambda_concurrency", ...),
+    "unbounded concurrency": ("lambda_concurrency", 0),
     "over Lambda's limit": ("timeout_seconds", 901),
 }
 
