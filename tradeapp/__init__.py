@@ -12,7 +12,7 @@ from typing import Any
 from flask import Flask, g, request
 
 from . import config as settings_module
-from . import logs
+from . import logs, metrics
 
 access_log = logging.getLogger("tradeapp.access")
 CORRELATION_ID = re.compile(r"[A-Za-z0-9._:-]{8,128}")
@@ -99,15 +99,27 @@ def _stamp_response(response: Any) -> Any:
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     response.headers.setdefault("Cache-Control", "no-store")
     started = g.get("started")
+    latency = round((time.perf_counter() - started) * 1000, 2) if started else 0.0
+    route = request.url_rule.rule if request.url_rule else "unmatched"
     # One line per request; never headers or bodies (the Authorization header stays out).
     access_log.info(
         "request",
         extra={
             "method": request.method,
-            "route": request.url_rule.rule if request.url_rule else None,
+            "route": route,
             "status": response.status_code,
-            "latencyMs": round((time.perf_counter() - started) * 1000, 2) if started else None,
+            "latencyMs": latency,
         },
+    )
+    metrics.record(
+        {
+            "Requests": (1, "Count"),
+            "Errors": (int(response.status_code >= 500), "Count"),
+            "ClientErrors": (int(400 <= response.status_code < 500), "Count"),
+            "Latency": (latency, "Milliseconds"),
+        },
+        route=route,
+        method=request.method,
     )
     return response
 

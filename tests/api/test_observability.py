@@ -100,3 +100,65 @@ def test_cors_lets_browser_scripts_read_the_correlation_id(client):
     response = client.get("/v1/health", headers={"Origin": "http://localhost:3000"})
 
     assert "X-Correlation-Id" in response.headers["Access-Control-Expose-Headers"]
+
+
+def metric_lines(capsys: pytest.CaptureFixture[str]) -> list[dict[str, Any]]:
+    return [entry for entry in lines(capsys) if "_aws" in entry]
+
+
+def test_each_request_is_a_metric_by_route_never_by_user(client, auth, capsys):
+    headers = auth("alice")
+    capsys.readouterr()
+
+    client.post("/v1/trades", json=TRADE, headers=headers)
+    client.get("/v1/trades/01JNX0000000000000000000ZZ", headers=headers)
+
+    requests = [m for m in metric_lines(capsys) if "Requests" in m]
+    assert [(m["method"], m["route"], m["Errors"], m["ClientErrors"]) for m in requests] == [
+        ("POST", "/v1/trades", 0, 0),
+        ("GET", "/v1/trades/<string:trade_id>", 0, 1),
+    ]
+    [directive] = requests[0]["_aws"]["CloudWatchMetrics"]
+    assert directive["Namespace"] == "tradeapp"
+    assert directive["Dimensions"] == [["method", "route"]]
+    assert {m["Name"] for m in directive["Metrics"]} == {"Requests", "Errors", "ClientErrors", "Latency"}
+    assert all("userId" not in dims for dims in directive["Dimensions"])
+
+
+def test_a_stats_rebuild_reports_its_duration_and_size(client, auth, capsys):
+    headers = auth("alice")
+    client.post("/v1/trades", json=TRADE, headers=headers)
+    capsys.readouterr()
+
+    client.post("/v1/stats/rebuild", headers=headers)
+
+    [rebuild] = [m for m in metric_lines(capsys) if "RebuildDuration" in m]
+    assert rebuild["TradesPerRebuild"] == 1
+    assert rebuild["_aws"]["CloudWatchMetrics"][0]["Dimensions"] == [[]]
+
+
+def test_cleaning_images_and_replaying_dead_letters_are_counted(app, create, capsys, monkeypatch):
+    from datetime import timedelta
+
+    import tradeapp.services.images
+
+    container = app.extensions["tradeapp"]
+    create("alice")
+    orphan = container.images.store.root / "users/alice/trades/01JNX0000000000000000000T9/x"
+    orphan.parent.mkdir(parents=True)
+    orphan.write_bytes(b"\x89PNG\r\n\x1a\n")
+    orphan.with_name("x.meta.json").write_text('{"contentType": "image/png"}')
+    monkeypatch.setattr(tradeapp.services.images, "FRESH", timedelta(seconds=-1))
+    container.dead_letters().send(
+        {"DDBStreamBatchInfo": {"streamArn": "gone", "shardId": "s", "startSequenceNumber": "1"}}
+    )
+    capsys.readouterr()
+
+    container.images.cleanup(delete=True)
+    container.stats.replay(container.dead_letters(), container.stream())
+
+    found = metric_lines(capsys)
+    [cleaned] = [m for m in found if "ImagesCleaned" in m]
+    assert cleaned["ImagesCleaned"] == 1
+    [replayed] = [m for m in found if "DlqMessagesReplayed" in m]
+    assert (replayed["DlqMessagesReplayed"], replayed["DlqMessagesKept"]) == (1, 0)

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
+from .. import metrics
 from ..adapters.ports import ImageStore, StoredObject, TradeRepository
 from ..domain.errors import ConflictError, ImageNotFoundError, InvalidTradeError, PreconditionFailedError
 from ..domain.images import CONTENT_TYPES, MAX_IMAGES, SNIFF_BYTES, ImageRef, image_key, sniff
@@ -199,6 +200,13 @@ class ImageService:
             self._delete_objects(report.orphans + report.stale_pending)
             self._clear_refs(report.stale_pending + report.missing)
         log.info("image cleanup", extra=report.as_dict())
+        if delete:
+            metrics.record(
+                {
+                    "ImagesCleaned": (len(report.orphans) + len(report.stale_pending), "Count"),
+                    "ImageReferencesCleared": (len(report.stale_pending) + len(report.missing), "Count"),
+                }
+            )
         return report
 
     # -- helpers -------------------------------------------------------------------------

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from .. import logs
+from .. import logs, metrics
 from ..adapters.ports import (
     DeadLetter,
     DeadLetterQueue,
@@ -89,6 +89,12 @@ class StatsService:
         # and users() (rebuild-all, replay of aged-out records) would list them from then on.
         # Not consistent: writes kept landing; the stream's rebuild of the newest one stores.
         written = consistent and revision > 0 and self.stats.put(record)
+        metrics.record(
+            {
+                "RebuildDuration": ((time.perf_counter() - started) * 1000, "Milliseconds"),
+                "TradesPerRebuild": (counter.count, "Count"),
+            }
+        )
         log.info(
             "stats rebuilt",
             extra={
@@ -221,6 +227,12 @@ class StatsService:
                 dead_letters.delete(letter.receipt)
             report["action"] = "rebuilt, deleted" if delete else "rebuilt"
         log.info("dlq message replayed", extra=report)
+        metrics.record(
+            {
+                "DlqMessagesReplayed": (int(not failed), "Count"),
+                "DlqMessagesKept": (int(bool(failed)), "Count"),
+            }
+        )
         return report
 
     def rebuild_all(
