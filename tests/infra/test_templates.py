@@ -26,7 +26,8 @@ TEMPLATES = sorted((PROJECT_ROOT / "infra").glob("*.yaml"))
 TEMPLATE = PROJECT_ROOT / "infra" / "tradeapp.yaml"
 TABLES = ("Trades", "TradeIdempotency", "TradeStats")
 # Wildcards a resource ARN may end in: images under users/, and the stage's SSM path.
-ALLOWED_WILDCARD_SUFFIXES = ("/users/*", "/tradeapp/${Stage}/*")
+# Images under users/, the stage's parameters, and the log streams of the function's own group.
+ALLOWED_WILDCARD_SUFFIXES = ("/users/*", "/tradeapp/${Stage}/*", "/aws/lambda/${FunctionName}:log-stream:*")
 FUNCTION_ACTIONS = {
     "dynamodb:GetItem",
     "dynamodb:PutItem",
@@ -262,8 +263,19 @@ def problems(template: dict[str, Any]) -> list[str]:
     if missing_widgets:
         found.append(f"the dashboard does not show {missing_widgets}")
 
+    roles = of_type(template, "AWS::IAM::Role")
+    role = roles.get("FunctionRole", {}).get("Properties", {})
+    if {"Ref": "FunctionPolicy"} not in role.get("ManagedPolicyArns", []):
+        found.append("no function role carrying FunctionPolicy")
+    principals = [
+        st.get("Principal", {}).get("Service")
+        for st in role.get("AssumeRolePolicyDocument", {}).get("Statement", [])
+    ]
+    if principals and principals != ["lambda.amazonaws.com"]:
+        found.append(f"the function role trusts {principals}, not only Lambda")
+
     outputs = template.get("Outputs", {})
-    for output in ("TradesStreamArn", "StatsDLQArn", "CursorKeysParameterName"):
+    for output in ("TradesStreamArn", "StatsDLQArn", "CursorKeysParameterName", "FunctionRoleName"):
         if output not in outputs:
             found.append(f"no output {output}")
     return found
@@ -274,6 +286,11 @@ def test_the_template_has_no_problems() -> None:
 
 
 BAD = {
+    "no role for the policy": ("Resources.FunctionRole.Properties.ManagedPolicyArns", []),
+    "a role others may assume": (
+        "Resources.FunctionRole.Properties.AssumeRolePolicyDocument.Statement.0.Principal.Service",
+        "ec2.amazonaws.com",
+    ),
     "a table without PITR": ("Resources.TradeIdempotency.Properties.PointInTimeRecoverySpecification", ...),
     "PITR off": (
         "Resources.TradeStats.Properties.PointInTimeRecoverySpecification.PointInTimeRecoveryEnabled",

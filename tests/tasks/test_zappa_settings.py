@@ -93,6 +93,9 @@ def problems(stage: str, config: dict[str, Any]) -> list[str]:
         found.append("app_function must be wsgi.app")
     if config.get("runtime") not in RUNTIMES:
         found.append(f"runtime must be one of {sorted(RUNTIMES)}")
+    # Zappa's own role grants dynamodb:*, s3:*, sqs:* on everything: use the stack's instead.
+    if config.get("manage_roles") is not False or config.get("role_name") != f"tradeapp-{stage}-function":
+        found.append("the function must run as the stack's least-privilege role (manage_roles false)")
     # Reserved concurrency: a runaway stage cannot starve the account's other functions, and
     # DynamoDB sees a bounded number of writers.
     concurrency = config.get("lambda_concurrency")
@@ -194,6 +197,8 @@ BAD = {
     "tests shipped": ("exclude_glob", ["docs", "bench", "var"]),
     "too short for rebuild pages": ("timeout_seconds", 30),
     "no reserved concurrency": ("lambda_concurrency", ...),
+    "zappa's broad role": ("manage_roles", True),
+    "another role": ("role_name", "admin"),
     "unbounded concurrency": ("lambda_concurrency", 0),
     "over Lambda's limit": ("timeout_seconds", 901),
 }
