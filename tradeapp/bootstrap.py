@@ -49,7 +49,8 @@ def aws_config() -> Any:
     from botocore.config import Config
 
     return Config(
-        retries={"mode": "standard", "max_attempts": 4},
+        # total_max_attempts counts the first try; botocore's `max_attempts` counts retries only.
+        retries={"mode": "standard", "total_max_attempts": 4},
         connect_timeout=2,
         read_timeout=5,
         tcp_keepalive=True,
