@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | cksum | cut -d' ' -f1)
 
-.PHONY: install run test lint test-deep clean deploy
+.PHONY: install run test lint test-deep clean deploy bench
 
 $(STAMP): requirements.txt requirements-dev.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "tradeapp needs Python 3.11 or newer")'
@@ -32,6 +32,7 @@ test: lint
 	$(BIN)/python -m pytest -m "not deep"
 
 test-deep: install
+	command -v chromium >/dev/null || { apt-get update -qq && apt-get install -y -qq chromium; }
 	$(BIN)/python -m pytest -m deep
 
 # Needs AWS credentials for the stage's account, and zappa installed in the venv.
@@ -50,6 +51,10 @@ deploy: install
 		AllowedOrigins=$${ALLOWED_ORIGINS:?set ALLOWED_ORIGINS to the web app origins, comma-separated}
 	$(BIN)/zappa update $(STAGE) || $(BIN)/zappa deploy $(STAGE)
 	$(BIN)/python -m deploy.stream_mapping $(STAGE)
+
+# Benchmarks: one table, every figure a ratio to a floor measured in the same run (BENCHMARKS.md).
+bench: install
+	$(BIN)/python -m bench.run
 
 clean:
 	rm -rf $(VENV) var .pytest_cache

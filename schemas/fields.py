@@ -27,7 +27,10 @@ class Number(ma.fields.Decimal):
     def __init__(self, *, minimum: str | None = None, exclusive: bool = True, **kwargs: Any) -> None:
         validators = [_storable]
         if minimum is not None:
-            validators.append(ma.validate.Range(min=Decimal(minimum), min_inclusive=not exclusive))
+            bound = ma.validate.Range(min=Decimal(minimum), min_inclusive=not exclusive)
+            # Called through a lambda so apispec does not document it: a Decimal `minimum` would
+            # be written as the string "0", which JSON Schema refuses (and the type is a string).
+            validators.append(lambda value: bound(value))
         kwargs.setdefault("metadata", {})
         # Documented as what is returned (apispec would say "number" for a Decimal field).
         kwargs["metadata"].setdefault("type", "string")

@@ -38,7 +38,11 @@ def _refuse_constant(name: str) -> Any:
 
 
 class Parser(FlaskParser):
-    """Reads JSON numbers as exact Decimals (never float) and refuses NaN and Infinity."""
+    """Reads JSON numbers as exact Decimals (never float) and refuses NaN and Infinity.
+    Unknown query parameters are refused like unknown body fields (a misspelt filter would
+    otherwise silently list everything)."""
+
+    DEFAULT_UNKNOWN_BY_LOCATION = {**FlaskParser.DEFAULT_UNKNOWN_BY_LOCATION, "query": ma.RAISE}
 
     def _raw_load_json(self, req: Any) -> Any:
         if not is_json_request(req):
@@ -86,4 +90,8 @@ class Blueprint(flask_smorest.Blueprint):
 
 
 class Api(flask_smorest.Api):
-    pass
+    def handle_http_exception(self, error: Any) -> Any:
+        """flask-smorest's JSON error, keeping the exception's own headers (a 405's Allow, RFC 9110)."""
+        payload, code, headers = super().handle_http_exception(error)
+        own = {k: v for k, v in error.get_headers() if k.lower() != "content-type"}
+        return payload, code, {**own, **(headers or {})}

@@ -1,0 +1,1 @@
+"""Browser tests: Swagger UI in headless Chromium against a real HTTP server."""
