@@ -21,20 +21,10 @@ import requests
 from flask import Flask
 from flask.testing import FlaskClient
 
-import tradeapp.services.images
-
 from . import fresh_user, trade_body
 
-
-@pytest.fixture(autouse=True)
-def objects_past_the_upload_window(request: pytest.FixtureRequest) -> Iterator[None]:
-    """Objects made here are seconds old, and cleanup spares objects younger than the upload
-    window (tests/service covers that with a fake clock): let cleanup see them all. Its own
-    MonkeyPatch, so that a test's monkeypatch.undo() leaves it in place."""
-    with pytest.MonkeyPatch.context() as patch:
-        if "cleanup" in request.node.name or "clean" in request.node.module.__name__:
-            patch.setattr(tradeapp.services.images, "FRESH", timedelta(seconds=-1))
-        yield
+# Objects made in these tests are seconds old: let cleanup see them (tests/conftest.py).
+pytestmark = pytest.mark.usefixtures("objects_past_the_upload_window")
 
 
 BUCKET = "tradeapp-images-test"

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -14,21 +14,12 @@ import pytest
 
 import tasks.images
 import tasks.stats
-import tradeapp.services.images
 from tradeapp import create_app
 
 from .conftest import trade_body
 
-
-@pytest.fixture(autouse=True)
-def objects_past_the_upload_window(request: pytest.FixtureRequest) -> Iterator[None]:
-    """Objects made here are seconds old, and cleanup spares objects younger than the upload
-    window (tests/service covers that with a fake clock): let cleanup see them all. Its own
-    MonkeyPatch, so that a test's monkeypatch.undo() leaves it in place."""
-    with pytest.MonkeyPatch.context() as patch:
-        if "cleanup" in request.node.name or "clean" in request.node.module.__name__:
-            patch.setattr(tradeapp.services.images, "FRESH", timedelta(seconds=-1))
-        yield
+# Objects made in these tests are seconds old: let cleanup see them (tests/conftest.py).
+pytestmark = pytest.mark.usefixtures("objects_past_the_upload_window")
 
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 120
