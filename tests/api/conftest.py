@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +12,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from flask import Flask
 from flask.testing import FlaskClient
+from werkzeug.serving import make_server
 
 from tradeapp import create_app
 from tradeapp.adapters.localissuer import KEY_FILE
@@ -120,3 +122,17 @@ def listed(client: FlaskClient, auth: Callable[..., dict[str, str]]) -> Callable
             query["cursor"] = page["nextCursor"]
 
     return collect
+
+
+@pytest.fixture
+def live_server(make_app: Callable[..., Flask], tmp_path: Path) -> Iterator[tuple[Flask, int]]:
+    """An embedded app served on 127.0.0.1 by a threaded server: the app and its port."""
+    app = make_app(tmp_path / "data")
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield app, server.server_port
+    finally:
+        server.shutdown()
+        thread.join(5)

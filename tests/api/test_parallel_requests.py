@@ -9,16 +9,14 @@ from __future__ import annotations
 import json
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from http.client import HTTPConnection
-from pathlib import Path
 from typing import Any
 
 import pytest
 from flask import Flask
-from werkzeug.serving import make_server
 
 PARALLEL = 20
 ROUNDS = 5
@@ -32,16 +30,8 @@ TRADE = {
 
 
 @pytest.fixture
-def server(make_app: Callable[..., Flask], tmp_path: Path) -> Iterator[tuple[Flask, int]]:
-    app = make_app(tmp_path / "data")
-    httpd = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield app, httpd.server_port
-    finally:
-        httpd.shutdown()
-        thread.join(5)
+def server(live_server: tuple[Flask, int]) -> tuple[Flask, int]:
+    return live_server
 
 
 def call(port: int, method: str, path: str, headers: dict[str, str], body: Any = None) -> tuple[int, Any]:

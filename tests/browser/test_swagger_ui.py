@@ -3,20 +3,18 @@
 from __future__ import annotations
 
 import shutil
-import threading
-from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from flask import Flask
 from playwright import sync_api as playwright
-from werkzeug.serving import make_server
 
 from tests.api import conftest as api_fixtures
 
 # The API tests' app factory, so the served app is built exactly as theirs are.
 issuer_key_pem = api_fixtures.issuer_key_pem
 make_app = api_fixtures.make_app
+live_server = api_fixtures.live_server
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 FLAGS = [
     "--headless",
@@ -31,16 +29,9 @@ FLAGS = [
 
 
 @pytest.fixture
-def served(make_app: Callable[..., Flask], tmp_path: Path) -> Iterator[tuple[Flask, str]]:
-    app = make_app(tmp_path / "data")
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield app, f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        thread.join(5)
+def served(live_server: tuple[Flask, int]) -> tuple[Flask, str]:
+    app, port = live_server
+    return app, f"http://127.0.0.1:{port}"
 
 
 @pytest.mark.deep  # `make test-deep` installs Debian's chromium first

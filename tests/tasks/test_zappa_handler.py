@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from .conftest import ACCOUNT_ID, settings_stages
+from .conftest import scheduled_event, settings_stages
 
 # The two API Gateway payload shapes, and the path prefix each puts in front of the app's URLs:
 # the REST API is reached on its execute-api host, where the stage is part of the URL.
@@ -220,23 +220,8 @@ def test_the_schedule_reaches_rebuild_all_stats(
 ) -> None:
     """The rule name is the one Zappa gives the rule at `zappa schedule`; the handler reads the
     function back from its last `-` part, so a custom "name" is fine as long as the function has none."""
-    from zappa.core import Zappa
-
-    (schedule,) = [e for e in settings_stages()["dev"]["events"] if "expression" in e]
-    zappa = Zappa(load_credentials=False, aws_region="us-east-1")
-    rule = zappa.get_scheduled_event_name(schedule, schedule["function"], "tradeapp-dev")
-    event = {
-        "version": "0",
-        "id": "53dc4d37-cffa-4f76-80c9-8b7d4a4d2eaa",
-        "detail-type": "Scheduled Event",
-        "source": "aws.events",
-        "account": ACCOUNT_ID,
-        "time": "2026-03-10T12:00:00Z",
-        "region": "us-east-1",
-        "resources": [f"arn:aws:events:us-east-1:{ACCOUNT_ID}:rule/{rule}"],
-        "detail": {},
-        "kwargs": {},
-    }
+    event = scheduled_event("dev")
+    rule = event["resources"][0].rsplit("/", 1)[-1]
     context = lambda_context()
 
     result = local_lambda.invoke(event, context)

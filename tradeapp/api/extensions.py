@@ -13,10 +13,7 @@ import marshmallow as ma
 from webargs import core
 from webargs.flaskparser import FlaskParser, is_json_request
 
-
-def camelcase(name: str) -> str:
-    head, *rest = name.split("_")
-    return head + "".join(part.title() for part in rest)
+from ..domain.trade import camel_case
 
 
 class Schema(ma.Schema):
@@ -27,7 +24,7 @@ class Schema(ma.Schema):
 
     def on_bind_field(self, field_name: str, field_obj: ma.fields.Field) -> None:
         if field_obj.data_key is None:
-            field_obj.data_key = camelcase(field_name.rstrip("_"))
+            field_obj.data_key = camel_case(field_name.rstrip("_"))
 
 
 BODY = "<request body>"

@@ -158,11 +158,11 @@ def validate(trade: Trade) -> Trade:
             continue
         problem = bounds_problem(value)
         if problem:
-            fail(_camel(name), problem)
+            fail(camel_case(name), problem)
         elif name == "fees" and value < 0:
             fail("fees", "must be >= 0")
         elif name != "fees" and value <= 0:
-            fail(_camel(name), "must be > 0")
+            fail(camel_case(name), "must be > 0")
     if trade.side not in SIDES:
         fail("side", f"must be one of {', '.join(SIDES)}")
     if trade.asset_class not in ASSET_CLASSES:
@@ -235,6 +235,7 @@ def normalized(trade: Trade) -> Trade:
     return replace(trade, symbol=trade.symbol.upper(), partial_closes=closes, **numbers)
 
 
-def _camel(name: str) -> str:
+def camel_case(name: str) -> str:
+    """The JSON name of a field: entry_price -> entryPrice."""
     head, *rest = name.split("_")
     return head + "".join(part.title() for part in rest)
