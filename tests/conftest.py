@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -32,3 +34,40 @@ def objects_past_the_upload_window() -> Iterator[None]:
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(tradeapp.services.images, "FRESH", timedelta(seconds=-1))
         yield
+
+
+@pytest.fixture
+def moto_one_request_at_a_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Serialize every request moto answers, so that each one is atomic, as DynamoDB's are.
+
+    Why: DynamoDB applies each single request atomically. A PutItem, UpdateItem or DeleteItem
+    checks its ConditionExpression and writes with no other write to that item in between,
+    and a TransactWriteItems is all or nothing, isolated from every other write. moto is not
+    thread-safe: it checks a condition, then writes, with no lock, and a cancelled
+    transaction restores a copy of the tables taken before it began, erasing what other
+    threads wrote meanwhile. Racing threads through bare moto would test moto, not ours.
+
+    How: every mocked AWS call (botocore's before-send hook and the `responses` path alike)
+    goes through `botocore_stubber.process_request`; one lock around it makes each request
+    run alone, start to finish. Threads still interleave freely *between* requests, and
+    that is where an adapter's races live: it reads, decides, then writes on a condition.
+    A missing or wrong condition lets a stale write through here as it would on DynamoDB.
+
+    What it does not model: DynamoDB runs requests on different items in parallel, and two
+    transactions (or a transaction and a write) that touch one item at the same moment make
+    one of them fail with TransactionConflict, which the adapter reports as "store busy"
+    (503). Here requests never overlap, so no TransactionConflict ever happens: those
+    answers are never exercised (they are no lost write either way). Nor does it model
+    latency, throttling (tests/api/test_fault_injection.py), or a write applied whose
+    answer was lost before botocore retried it.
+    """
+    from moto.core.models import botocore_stubber
+
+    lock = threading.Lock()
+    process = botocore_stubber.process_request
+
+    def one_at_a_time(request: Any) -> Any:
+        with lock:
+            return process(request)
+
+    monkeypatch.setattr(botocore_stubber, "process_request", one_at_a_time)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -124,15 +125,56 @@ def listed(client: FlaskClient, auth: Callable[..., dict[str, str]]) -> Callable
     return collect
 
 
-@pytest.fixture
-def live_server(make_app: Callable[..., Flask], tmp_path: Path) -> Iterator[tuple[Flask, int]]:
-    """An embedded app served on 127.0.0.1 by a threaded server: the app and its port."""
-    app = make_app(tmp_path / "data")
+@contextmanager
+def serving(app: Flask) -> Iterator[int]:
+    """Serve `app` on 127.0.0.1 from a threaded server while the block runs: its port."""
     server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        yield app, server.server_port
+        yield server.server_port
     finally:
         server.shutdown()
         thread.join(5)
+
+
+@pytest.fixture
+def live_server(make_app: Callable[..., Flask], tmp_path: Path) -> Iterator[tuple[Flask, int]]:
+    """An embedded app served on 127.0.0.1 by a threaded server: the app and its port."""
+    app = make_app(tmp_path / "data")
+    with serving(app) as port:
+        yield app, port
+
+
+@pytest.fixture(params=["sqlite", "dynamodb"])
+def live_server_each_store(
+    request: pytest.FixtureRequest,
+    make_app: Callable[..., Flask],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Iterator[tuple[Flask, int]]:
+    """live_server on each store: SQLite, then DynamoDB under moto with each request serialized.
+
+    moto is not thread-safe; `moto_one_request_at_a_time` (tests/conftest.py) makes each
+    request atomic, as DynamoDB's are, and says what that does not model.
+    """
+    if request.param == "sqlite":
+        yield request.getfixturevalue("live_server")
+        return
+    import boto3  # only here: most API tests never touch AWS
+    from moto import mock_aws
+
+    from tradeapp.adapters.dynamodb import create_tables
+
+    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    request.getfixturevalue("moto_one_request_at_a_time")
+    with mock_aws():
+        # tables, then the app's clients, all after the mock starts
+        create_tables(boto3.resource("dynamodb", region_name="us-east-1"), "Trades", "TradeIdempotency")
+        app = make_app(tmp_path / "data", "dynamodb")
+        with serving(app) as port:
+            yield app, port

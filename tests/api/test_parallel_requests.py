@@ -1,7 +1,9 @@
-"""Parallel HTTP requests against a real threaded server on the embedded (SQLite) store.
+"""Parallel HTTP requests against a real threaded server, on SQLite and on DynamoDB.
 
 Each race is repeated ROUNDS times; every round sends its 20 requests through a barrier so
-they leave together. A lost race or a double write in any round fails the test.
+they leave together. A lost race or a double write in any round fails the test. DynamoDB
+is moto with each request serialized: atomic requests, as DynamoDB's are, interleaving
+freely between them (see `moto_one_request_at_a_time` in tests/conftest.py).
 """
 
 from __future__ import annotations
@@ -30,8 +32,8 @@ TRADE = {
 
 
 @pytest.fixture
-def server(live_server: tuple[Flask, int]) -> tuple[Flask, int]:
-    return live_server
+def server(live_server_each_store: tuple[Flask, int]) -> tuple[Flask, int]:
+    return live_server_each_store
 
 
 def call(port: int, method: str, path: str, headers: dict[str, str], body: Any = None) -> tuple[int, Any]:

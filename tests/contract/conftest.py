@@ -79,13 +79,13 @@ def stats_repo(stores: tuple[TradeRepository, StatsRepository]) -> StatsReposito
     return stores[1]
 
 
-@pytest.fixture(params=["memory", "sqlite"])
+@pytest.fixture(params=["memory", "sqlite", "dynamodb"])
 def threaded_repo(request: pytest.FixtureRequest) -> TradeRepository:
-    """The adapters whose stores are safe to hit from many threads in a test.
+    """Each adapter, for tests that hit one store from many threads at once.
 
-    DynamoDB is left out: moto 5.2.5 keeps no lock around a conditional write (it checks the
-    condition, then writes), and a cancelled TransactWriteItems restores a deep copy of each
-    table taken before it started, erasing writes that other threads committed meanwhile. A
-    race test against moto would fail for moto's reasons, not the adapter's.
+    moto is not thread-safe, so on DynamoDB each mocked request runs alone: DynamoDB's own
+    per-request atomicity, no more (see `moto_one_request_at_a_time` in tests/conftest.py).
     """
+    if request.param == "dynamodb":
+        request.getfixturevalue("moto_one_request_at_a_time")
     return _build(request.param, request)[0]
