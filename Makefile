@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | cksum | cut -d' ' -f1)
 
-.PHONY: install run test lint test-deep clean deploy bench
+.PHONY: install run test lint test-deep clean deploy bench audit
 
 $(STAMP): requirements.txt requirements-dev.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "tradeapp needs Python 3.11 or newer")'
@@ -52,9 +52,17 @@ deploy: install
 	$(BIN)/zappa update $(STAGE) || $(BIN)/zappa deploy $(STAGE)
 	$(BIN)/python -m deploy.stream_mapping $(STAGE)
 
+# Known vulnerabilities in the runtime pins, from PyPI's advisory data (pip-audit in its own venv).
+# --strict: a package that cannot be audited fails the run, rather than being skipped in silence.
+AUDIT_VENV ?= .venv-audit
+audit:
+	test -x $(AUDIT_VENV)/bin/pip-audit || { $(PYTHON) -m venv $(AUDIT_VENV) && \
+		$(AUDIT_VENV)/bin/python -m pip install --quiet -r requirements-audit.txt; }
+	$(AUDIT_VENV)/bin/pip-audit -r requirements.txt --strict --progress-spinner off
+
 # Benchmarks: one table, every figure a ratio to a floor measured in the same run (BENCHMARKS.md).
 bench: install
 	$(BIN)/python -m bench.run
 
 clean:
-	rm -rf $(VENV) var .pytest_cache
+	rm -rf $(VENV) $(AUDIT_VENV) var .pytest_cache

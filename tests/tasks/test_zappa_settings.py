@@ -27,7 +27,7 @@ SCHEDULE_FUNCTION = "tasks.stats.rebuild_all_stats"
 STREAM_ARN = re.compile(r"^arn:aws:dynamodb:(?P<region>[a-z0-9-]+):\d{12}:table/(?P<table>[\w.-]+)/stream/.+")
 SCHEDULE = re.compile(r"^(rate|cron)\(.+\)$")
 # Folders of the repository that the Lambda package must not carry.
-NOT_SHIPPED = ("tests", "docs", "bench", "var")
+NOT_SHIPPED = ("tests", "docs", "bench", "var", ".venv-audit")
 # `exclude` patterns match names at every depth, in site-packages too (core.py, create_lambda_zip:
 # shutil.ignore_patterns): only these may match inside installed packages.
 CACHE_PATTERNS = {"__pycache__", "*.pyc", "*.pyo"}
