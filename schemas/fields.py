@@ -9,10 +9,18 @@ from typing import Any
 import marshmallow as ma
 
 from tradeapp.adapters.items import format_time
-from tradeapp.domain.numbers import bounds_problem
+from tradeapp.domain.numbers import MAX_DECIMAL_PLACES, MAX_INTEGER_DIGITS, bounds_problem
 
 EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
 LATEST = datetime(3000, 1, 1, tzinfo=UTC)
+MAX_NUMBER_TEXT = 64
+
+# A decimal string in plain notation, as the bounds read it: at most MAX_INTEGER_DIGITS digits
+# before the point (leading zeros aside) and MAX_DECIMAL_PLACES after it (trailing zeros aside).
+_INTEGER = rf"0*[1-9][0-9]{{0,{MAX_INTEGER_DIGITS - 1}}}"
+_FRACTION = rf"(\.([0-9]{{0,{MAX_DECIMAL_PLACES - 1}}}[1-9])?0*)?"
+POSITIVE_DECIMAL = rf"^({_INTEGER}{_FRACTION}|0+\.[0-9]{{0,{MAX_DECIMAL_PLACES - 1}}}[1-9]0*)$"
+NON_NEGATIVE_DECIMAL = rf"^({_INTEGER}|0+){_FRACTION}$"
 
 
 def _storable(value: Decimal) -> None:
@@ -21,8 +29,38 @@ def _storable(value: Decimal) -> None:
         raise ma.ValidationError(problem)
 
 
+def accepted_decimal(minimum: str, exclusive: bool) -> dict[str, Any]:
+    """The JSON Schema of what a request's decimal field accepts: a string or a number, > or >=
+    minimum, below 10^15, at most 10 decimal places. minimum is "0" for every request field."""
+    if Decimal(minimum) != 0:
+        raise ValueError("the documented patterns state a minimum of 0")
+    return {
+        "oneOf": [
+            {
+                "type": "string",
+                "format": "decimal",
+                "maxLength": MAX_NUMBER_TEXT,
+                "pattern": POSITIVE_DECIMAL if exclusive else NON_NEGATIVE_DECIMAL,
+            },
+            {
+                "type": "number",
+                "minimum": 0,
+                "exclusiveMinimum": exclusive,
+                "maximum": 10**MAX_INTEGER_DIGITS,
+                "exclusiveMaximum": True,
+                "multipleOf": float(Decimal(1).scaleb(-MAX_DECIMAL_PLACES)),
+            },
+        ]
+    }
+
+
 class Number(ma.fields.Decimal):
-    """A decimal given as a JSON number or string, returned as a string ("187.25")."""
+    """A decimal given as a JSON number or string, returned as a string ("187.25").
+
+    Request fields are the ones with a `minimum`: they are documented as what they accept (a
+    string or a number, see accepted_decimal); the others, as what responses hold (a string).
+    The Api maps this class to no type of its own, so the metadata says it all.
+    """
 
     def __init__(self, *, minimum: str | None = None, exclusive: bool = True, **kwargs: Any) -> None:
         validators = [_storable]
@@ -31,33 +69,50 @@ class Number(ma.fields.Decimal):
             # Called through a lambda so apispec does not document it: a Decimal `minimum` would
             # be written as the string "0", which JSON Schema refuses (and the type is a string).
             validators.append(lambda value: bound(value))
-        kwargs.setdefault("metadata", {})
-        # Documented as what is returned (apispec would say "number" for a Decimal field).
-        kwargs["metadata"].setdefault("type", "string")
-        kwargs["metadata"].setdefault("format", "decimal")
-        kwargs["metadata"].setdefault(
-            "description",
-            f"decimal, as a string or number{'; > ' if exclusive else '; >= '}{minimum}"
-            if minimum is not None
-            else "decimal, as a string or number",
-        )
+        metadata = kwargs.setdefault("metadata", {})
+        if minimum is None:
+            metadata.setdefault("type", "string")
+            metadata.setdefault("format", "decimal")
+            metadata.setdefault("description", "decimal, as a string")
+        else:
+            for key, value in accepted_decimal(minimum, exclusive).items():
+                metadata.setdefault(key, value)
+            metadata.setdefault(
+                "description",
+                f"decimal, as a string or number; {'>' if exclusive else '>='} {minimum}, "
+                f"below 10^{MAX_INTEGER_DIGITS}, at most {MAX_DECIMAL_PLACES} decimal places",
+            )
         super().__init__(as_string=True, allow_nan=False, validate=validators, **kwargs)
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Decimal:
         if isinstance(value, bool):  # Decimal(str(True)) would fail with a poorer message
             raise self.make_error("invalid")
-        if isinstance(value, str) and len(value) > 64:
+        if isinstance(value, str) and len(value) > MAX_NUMBER_TEXT:
             raise ma.ValidationError("number is too long")
         return super()._deserialize(value, attr, data, **kwargs)
+
+
+# The date-times whose instant in UTC falls in 1900..2999: any offset on the days in between,
+# and on the first and last days only offsets that keep the instant inside (a subset there: a
+# local time past the offset is accepted too, undocumented).
+IN_RANGE = (
+    r"^((190[1-9]|19[1-9][0-9]|2[0-8][0-9]{2}|29[0-8][0-9]|299[0-8])-"
+    r"|1900-(0[2-9]|1[0-2])-|1900-01-(0[2-9]|[12][0-9]|3[01])T"
+    r"|2999-(0[1-9]|1[01])-|2999-12-([0-2][0-9]|30)T"
+    r"|1900-01-01T.*(Z|-[0-9]{2}:[0-9]{2}|\+00:00)$"
+    r"|2999-12-31T.*(Z|\+[0-9]{2}:[0-9]{2}|-00:00)$)"
+)
 
 
 class Timestamp(ma.fields.AwareDateTime):
     """ISO 8601 with an offset on input; UTC with a Z on output."""
 
     def __init__(self, **kwargs: Any) -> None:
-        kwargs.setdefault("metadata", {}).setdefault(
-            "description", "ISO 8601 date-time with an offset; returned in UTC"
+        metadata = kwargs.setdefault("metadata", {})
+        metadata.setdefault(
+            "description", "ISO 8601 date-time with an offset, in 1900..2999 UTC; returned in UTC"
         )
+        metadata.setdefault("pattern", IN_RANGE)
         super().__init__(format="iso", **kwargs)
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> datetime:

@@ -15,7 +15,12 @@ from .fields import Timestamp, WholeNumber
 
 class ImageRequest(Schema):
     content_type = fields.String(required=True, validate=validate.OneOf(CONTENT_TYPES))
-    size = WholeNumber(required=True, validate=validate.Range(min=1), metadata={"description": "bytes"})
+    # The upper bound is the app's MAX_IMAGE_BYTES, checked by the service and documented by the Api.
+    size = WholeNumber(
+        required=True,
+        validate=validate.Range(min=1),
+        metadata={"description": "bytes, at most MAX_IMAGE_BYTES", "x-maximum-setting": "MAX_IMAGE_BYTES"},
+    )
 
 
 class UploadForm(Schema):

@@ -13,6 +13,7 @@ from tradeapp.domain.trade import ASSET_CLASSES, MAX_CLOSES, MAX_TAGS, SIDES, Tr
 
 from .fields import Number, Timestamp
 from .images import ImageOut
+from .present import present_trade
 
 # Tickers as brokers write them: BRK.B, ES=F, EUR/USD, BTC-USD, ^SPX, OCC option symbols.
 SYMBOL = validate.Regexp(
@@ -23,6 +24,12 @@ NO_CONTROL = validate.Regexp(
     r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$", error="control characters are not allowed"
 )
 ID = validate.Regexp(r"^[0-9A-HJKMNP-TV-Z]{26}$", error="not a valid id")
+# SYMBOL and the symbol's no-trailing-space rule in one pattern, for the document.
+SYMBOL_PATTERN = r"^[A-Za-z0-9^]([A-Za-z0-9 ._/:=^-]*[A-Za-z0-9._/:=^-])?$"
+# What the server issues: base64url(JSON) "." base64url(HMAC-SHA256).
+CURSOR_PATTERN = r"^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]{43}$"
+# RFC 9110's If-Match as the API reads it: `*` or one strong or weak ETag naming a version.
+IF_MATCH_PATTERN = r'^(\*|(W/)?"[0-9]{1,18}")$'
 
 
 class CloseIn(Schema):
@@ -34,7 +41,11 @@ class CloseIn(Schema):
 
 
 class TradeIn(Schema):
-    symbol = fields.String(required=True, validate=[validate.Length(min=1, max=32), SYMBOL])
+    symbol = fields.String(
+        required=True,
+        validate=[validate.Length(min=1, max=32), SYMBOL],
+        metadata={"pattern": SYMBOL_PATTERN},
+    )
     side = fields.String(required=True, validate=validate.OneOf(SIDES))
     quantity = Number(required=True, minimum="0")
     entry_price = Number(required=True, minimum="0")
@@ -70,6 +81,9 @@ class KeptCloseIn(CloseIn):
 
 class TradePatch(TradeIn):
     """Any subset of the trade's fields; a given partialCloses replaces the list."""
+
+    class Meta(TradeIn.Meta):
+        json_schema = {"minProperties": 1}  # _not_empty, for the document
 
     partial_closes = fields.List(fields.Nested(KeptCloseIn), validate=validate.Length(max=MAX_CLOSES))
 
@@ -122,6 +136,15 @@ class TradeOut(Schema):
     updated_at = Timestamp()
     version = fields.Integer()
 
+    def dump(self, obj: Any, *, many: bool | None = None) -> Any:
+        """The hand-built presenter (schemas/present.py); reference_dump is the field-by-field
+        marshmallow dump that documents the shape and that the presenter is tested against."""
+        many = self.many if many is None else many
+        return [present_trade(t, image_url) for t in obj] if many else present_trade(obj, image_url)
+
+    def reference_dump(self, obj: Any, *, many: bool | None = None) -> Any:
+        return super().dump(obj, many=many)
+
     @ma.pre_dump
     def _present(self, trade: Trade, **_: Any) -> dict[str, Any]:
         figures = trade.figures
@@ -157,7 +180,12 @@ class TradeQueryArgs(Schema):
     to = Timestamp(metadata={"description": "entryAt at or before (inclusive)"})
     limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=100))
     cursor = fields.String(
-        validate=validate.Length(max=1024), metadata={"description": "nextCursor of the previous page"}
+        validate=validate.Length(max=1024),
+        metadata={
+            "description": "nextCursor of the previous page, opaque: only a cursor the server issued "
+            "to you for the same filters is valid (another one gets 400)",
+            "pattern": CURSOR_PATTERN,
+        },
     )
 
 
@@ -182,5 +210,18 @@ class IfMatchHeaders(Schema):
         unknown = ma.EXCLUDE
 
     if_match = fields.String(
-        data_key="If-Match", metadata={"description": 'the ETag of the trade as read, e.g. "3"'}
+        data_key="If-Match",
+        metadata={
+            "description": 'the ETag of the trade as read, e.g. "3", or *; another version gets 412',
+            "pattern": IF_MATCH_PATTERN,
+        },
+    )
+
+
+class RequiredIfMatchHeaders(IfMatchHeaders):
+    """If-Match documented as required: the view answers its absence with 428 (RFC 6585)."""
+
+    if_match = fields.String(
+        data_key="If-Match",
+        metadata={**IfMatchHeaders._declared_fields["if_match"].metadata, "view_required": True},
     )

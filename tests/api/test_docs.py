@@ -112,6 +112,72 @@ def test_decimals_are_documented_as_strings_in_responses(spec):
         assert trade[name]["type"] == "string", name
 
 
+def test_decimals_are_documented_as_accepted_in_requests(spec):
+    """A request decimal is a string in plain notation or a JSON number: > 0 (fees >= 0), below
+    10^15, at most 10 decimal places; the pattern and the bounds say so."""
+    close = spec["components"]["schemas"]["CloseIn"]["properties"]
+    as_text, as_number = close["quantity"]["oneOf"]
+    assert as_text["type"] == "string"
+    assert as_number == {
+        "type": "number",
+        "minimum": 0,
+        "exclusiveMinimum": True,
+        "maximum": 10**15,
+        "exclusiveMaximum": True,
+        "multipleOf": 1e-10,
+    }
+    quantity, fees = re.compile(as_text["pattern"]), re.compile(close["fees"]["oneOf"][0]["pattern"])
+    for text in ("1", "0.0000000001", "999999999999999.9999999999", "187.250000000000", "007.5"):
+        assert quantity.search(text), text
+        assert fees.search(text), text
+    for text in ("0", "0.00", "1000000000000000", "0.00000000001", "-1", "1e2", " 1", ""):
+        assert not quantity.search(text), text
+    assert fees.search("0")
+    assert fees.search("0.000")
+    assert close["fees"]["oneOf"][1]["exclusiveMinimum"] is False
+
+
+def test_if_match_is_documented_with_its_syntax_and_required_on_patch(spec):
+    trade = spec["paths"]["/v1/trades/{trade_id}"]
+    (patch,) = trade["patch"]["parameters"]
+    (delete,) = trade["delete"]["parameters"]
+    assert (patch["name"], patch["required"], delete["required"]) == ("If-Match", True, False)
+    pattern = re.compile(patch["schema"]["pattern"])
+    for value in ("*", '"3"', 'W/"3"', '"123456789012345678"'):
+        assert pattern.search(value), value
+    for value in ("3", '"a"', '"1234567890123456789"', 'w/"3"', ""):
+        assert not pattern.search(value), value
+
+
+def test_a_patch_must_change_something(spec):
+    assert spec["components"]["schemas"]["TradePatch"]["minProperties"] == 1
+
+
+def test_the_image_size_maximum_is_the_apps_setting(spec, make_app, tmp_path):
+    size = spec["components"]["schemas"]["ImageRequest"]["properties"]["size"]
+    assert (size["minimum"], size["maximum"]) == (1, 5 * 1024 * 1024)
+    small = make_app(tmp_path, MAX_IMAGE_BYTES=1000).test_client().get("/v1/openapi.json").get_json()
+    assert small["components"]["schemas"]["ImageRequest"]["properties"]["size"]["maximum"] == 1000
+
+
+@pytest.mark.parametrize(
+    ("moment", "documented"),
+    [
+        ("1900-01-01T00:00:00Z", True),
+        ("1900-01-01T00:00:00-05:00", True),
+        ("1900-01-01T00:00:00+01:00", False),  # 1899 in UTC
+        ("2999-12-31T23:00:00-02:00", False),  # 3000 in UTC
+        ("2999-12-31T23:59:59Z", True),
+        ("1899-12-31T23:59:59Z", False),
+        ("3000-01-01T00:00:00Z", False),
+        ("2026-03-02T14:30:00+09:00", True),
+    ],
+)
+def test_timestamps_are_documented_in_range(spec, moment, documented):
+    entry_at = spec["components"]["schemas"]["TradeIn"]["properties"]["entryAt"]
+    assert bool(re.search(entry_at["pattern"], moment)) is documented
+
+
 class Assets(HTMLParser):
     def __init__(self) -> None:
         super().__init__()

@@ -12,6 +12,7 @@ from schemas.trades import (
     CloseIn,
     CreateHeaders,
     IfMatchHeaders,
+    RequiredIfMatchHeaders,
     TradeIn,
     TradeOut,
     TradePage,
@@ -86,7 +87,7 @@ class TradeById(MethodView):
         trade = service().get(user_id(), trade_id)
         return trade, 200, etag(trade)
 
-    @blp.arguments(IfMatchHeaders, location="headers")
+    @blp.arguments(RequiredIfMatchHeaders, location="headers")
     @blp.arguments(TradePatch)
     @blp.response(200, TradeOut, headers=ETAG_HEADER)
     @blp.errors(400, 401, 404, 412, 413, 428, 503)
