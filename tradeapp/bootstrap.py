@@ -211,16 +211,31 @@ def _continuation(session: Any) -> Callable[[Any, dict[str, Any]], None]:
     return invoke
 
 
+class LazyImageStore:
+    """An ImageStore built on first use. Most requests never touch an image, and building
+    the S3 client (botocore's models, endpoint rules) costs ~100 ms of a cold start."""
+
+    def __init__(self, build: Callable[[], ImageStore]) -> None:
+        self._build = functools.cache(build)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._build(), name)
+
+
 def _image_store(settings: dict[str, Any], data_dir: Path, keys: SigningKeys, session: Any) -> ImageStore:
     if settings["IMAGES_BUCKET"]:
-        from botocore.config import Config
 
-        from .adapters.s3 import S3ImageStore
+        def s3_store() -> ImageStore:
+            from botocore.config import Config
 
-        session = session or aws_session(settings)
-        # Presigned URLs must be SigV4 and regional to be accepted by a bucket outside us-east-1.
-        config = aws_config().merge(Config(signature_version="s3v4", s3={"addressing_style": "virtual"}))
-        return S3ImageStore(session.client("s3", config=config), settings["IMAGES_BUCKET"])
+            from .adapters.s3 import S3ImageStore
+
+            # Presigned URLs must be SigV4 and regional to be accepted by a bucket outside us-east-1.
+            config = aws_config().merge(Config(signature_version="s3v4", s3={"addressing_style": "virtual"}))
+            client = (session or aws_session(settings)).client("s3", config=config)
+            return S3ImageStore(client, settings["IMAGES_BUCKET"])
+
+        return LazyImageStore(s3_store)  # type: ignore[return-value]
     from .adapters.localfiles import LocalImageStore
 
     return LocalImageStore(data_dir / "images", keys.keys, keys.current, "/v1/local-images")

@@ -1,9 +1,11 @@
-"""The TradeRepository's stats-facing reads: revision(), trades_of() and users(), on every adapter."""
+"""The TradeRepository's stats-facing reads: revision(), trades_of(), trades_for_stats() and
+users(), on every adapter."""
 
 from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
+from decimal import Decimal
 
 import pytest
 from boto3.dynamodb.conditions import Key
@@ -12,6 +14,8 @@ from tradeapp.adapters import sqlite
 from tradeapp.adapters.dynamodb import DynamoDBTradeRepository
 from tradeapp.adapters.ports import IdempotencyKeyTakenError, TradeRepository
 from tradeapp.domain.errors import ConflictError, PreconditionFailedError, TradeNotFoundError
+from tradeapp.domain.stats import fold
+from tradeapp.domain.trade import PartialClose
 
 from .test_trade_repository import exact, make_trade, minutes, record
 
@@ -95,6 +99,48 @@ def test_trades_of_yields_exactly_the_users_trades(repo: TradeRepository) -> Non
     assert list(repo.trades_of("nobody")) == []
 
 
+def test_trades_for_stats_fold_exactly_like_the_whole_trades(repo: TradeRepository) -> None:
+    # GIVEN trades that use every attribute the fold reads, and some it does not
+    for i in range(6):
+        closes = tuple(
+            PartialClose(
+                close_id=f"c{i}{n}",
+                quantity=Decimal(5),
+                price=Decimal("190.10") - Decimal(i),
+                closed_at=minutes(60 * i + n + 1),
+                fees=Decimal("0.35"),
+                note="scaled out",
+            )
+            for n in range(i % 3)
+        )
+        repo.add(
+            make_trade(
+                f"a{i}",
+                entry_at=minutes(60 * i),
+                side=("long", "short")[i % 2],
+                fees=Decimal("1.05"),
+                stop_loss=Decimal("180") if i % 2 else None,
+                multiplier=Decimal(100) if i == 5 else Decimal(1),
+                setup="breakout" if i % 3 else None,
+                tags=("gap", "earnings")[: i % 3],
+                notes="x" * 2_000,
+                partial_closes=closes,
+            )
+        )
+    repo.add(make_trade("b0", user_id="bob"))
+
+    # WHEN the stats read them
+    lean = sorted(repo.trades_for_stats("alice"), key=lambda t: t.trade_id)
+    whole = sorted(repo.trades_of("alice"), key=lambda t: t.trade_id)
+
+    # THEN the same trades fold to exactly the same stats
+    assert [t.trade_id for t in lean] == [f"a{i}" for i in range(6)]
+    assert exact(fold(lean)) == exact(fold(whole))
+    assert list(repo.trades_for_stats("nobody")) == []
+    if isinstance(repo, DynamoDBTradeRepository):  # the projection really left the rest behind
+        assert all(t.notes is None and t.version == 0 for t in lean)
+
+
 def _more_than_a_page(repo: TradeRepository) -> tuple[int, int]:
     """(trades, note length) that span more than one of this store's pages, kept small.
 
@@ -106,7 +152,8 @@ def _more_than_a_page(repo: TradeRepository) -> tuple[int, int]:
     return sqlite.PAGE + 20, 10
 
 
-def test_trades_of_reads_every_page(repo: TradeRepository) -> None:
+@pytest.mark.parametrize("read", ["trades_of", "trades_for_stats"])
+def test_trades_of_reads_every_page(repo: TradeRepository, read: str) -> None:
     count, note_length = _more_than_a_page(repo)
     for i in range(count):
         repo.add(make_trade(f"a{i:04d}", notes=f"{i:04d}".ljust(note_length, "."), entry_at=minutes(i)))
@@ -115,11 +162,12 @@ def test_trades_of_reads_every_page(repo: TradeRepository) -> None:
         page = repo.trades.query(KeyConditionExpression=Key("userId").eq("alice"), ConsistentRead=True)
         assert "LastEvaluatedKey" in page
 
-    found = list(repo.trades_of("alice"))
+    found = list(getattr(repo, read)("alice"))
 
     assert len(found) == count
     assert sorted(t.trade_id for t in found) == [f"a{i:04d}" for i in range(count)]
-    assert all(t.notes == f"{t.trade_id[1:]}".ljust(note_length, ".") for t in found)
+    if read == "trades_of":
+        assert all(t.notes == f"{t.trade_id[1:]}".ljust(note_length, ".") for t in found)
 
 
 def all_pages(repo: TradeRepository, limit: int) -> list[str]:

@@ -218,14 +218,14 @@ def test_a_user_whose_rebuild_fails_is_counted_and_the_rest_go_on(
     # GIVEN 20 users, one of whose trades cannot be read
     app = use_container("memory")
     seeded, _ = seed_users(app, 20)
-    real = app.stats.trades.trades_of
+    real = app.stats.trades.trades_for_stats
 
-    def trades_of(user_id: str) -> Any:
+    def trades_for_stats(user_id: str) -> Any:
         if user_id == seeded[9]:
-            raise KeyError("entryAt")  # what from_item raises for a malformed item
+            raise KeyError("entryAt")  # what from_fold_item raises for a malformed item
         return real(user_id)
 
-    monkeypatch.setattr(app.stats.trades, "trades_of", trades_of)
+    monkeypatch.setattr(app.stats.trades, "trades_for_stats", trades_for_stats)
 
     # WHEN rebuild-all runs
     result = tasks.stats.rebuild_all_stats({}, None)

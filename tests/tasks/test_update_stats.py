@@ -116,14 +116,14 @@ def test_a_user_whose_rebuild_fails_reports_its_earliest_record_and_the_others_u
     # GIVEN user-a's trades cannot be read
     app = use_container("memory")
     write_the_shared_batch_trades(app)
-    real_trades_of = app.stats.trades.trades_of
+    real_read = app.stats.trades.trades_for_stats
 
-    def trades_of(user_id: str) -> Any:
+    def trades_for_stats(user_id: str) -> Any:
         if user_id == "user-a":
             raise TypeError("a bug reading user-a's trades")
-        return real_trades_of(user_id)
+        return real_read(user_id)
 
-    monkeypatch.setattr(app.stats.trades, "trades_of", trades_of)
+    monkeypatch.setattr(app.stats.trades, "trades_for_stats", trades_for_stats)
     # AND the batch lists user-a's records newest first
     event = shared_batch(load_event)
     event["Records"].reverse()
@@ -257,7 +257,7 @@ def test_a_rebuild_computed_from_an_older_revision_does_not_overwrite_newer_stat
     assert current.trade_count == 2
     # AND a slow rebuild read alice's revision and trades before her latest writes (none of them)
     monkeypatch.setattr(app.stats.trades, "revision", lambda user_id: current.revision - 1)
-    monkeypatch.setattr(app.stats.trades, "trades_of", lambda user_id: iter(()))
+    monkeypatch.setattr(app.stats.trades, "trades_for_stats", lambda user_id: iter(()))
 
     # WHEN that rebuild finishes, as part of a batch
     alices = [r for r in records if r["dynamodb"]["Keys"]["userId"]["S"] == "alice"]

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tradeapp.domain.numbers import bounds_problem, canonical, money, ratio
+from tradeapp.domain.numbers import CONTEXT, bounds_problem, canonical, money, ratio
 
 DECIMALS_MESSAGE = "must have at most 10 decimal places"
 SIZE_MESSAGE = "must be below 10^15"
@@ -158,3 +158,25 @@ def test_canonical_keeps_the_value_of_every_storable_number(value):
     assert exponent == 0 or digits[-1] != 0  # no trailing zeros after the point
     assert not (result.is_zero() and result.is_signed())
     assert str(canonical(result)) == str(result)  # idempotent
+
+
+DERIVED = st.builds(  # what money() is given: sums and products of stored numbers
+    lambda sign, coefficient, exponent: Decimal(f"{sign}{coefficient}E{exponent}"),
+    st.sampled_from(["", "-"]),
+    st.integers(0, 10**60),
+    st.integers(-40, 10),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(DERIVED)
+def test_money_is_the_canonical_form_widened_to_cents(value):
+    """money() is written for speed; this is its definition."""
+    shortest = canonical(value)
+    cents = shortest.quantize(Decimal("0.01"), context=CONTEXT)
+    expected = shortest if -shortest.as_tuple().exponent >= 2 else cents
+
+    result = money(value)
+
+    assert str(result) == str(expected)
+    assert Fraction(result) == Fraction(value)

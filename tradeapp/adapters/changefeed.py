@@ -90,6 +90,9 @@ class ChangeFeed:
     def trades_of(self, user_id: str) -> Iterable[Trade]:
         return self.inner.trades_of(user_id)
 
+    def trades_for_stats(self, user_id: str) -> Iterable[Trade]:
+        return self.inner.trades_for_stats(user_id)
+
     def items_of(self, user_id: str) -> Iterable[dict[str, Any]]:
         return self.inner.items_of(user_id)
 

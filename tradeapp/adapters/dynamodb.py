@@ -24,7 +24,7 @@ from ..domain.errors import (
     TradeNotFoundError,
 )
 from ..domain.trade import Trade
-from .items import entry_key, format_time, from_item, parse_time, to_item
+from .items import FOLD_ATTRIBUTES, entry_key, format_time, from_fold_item, from_item, parse_time, to_item
 from .ports import IdempotencyKeyTakenError, IdempotencyRecord, Position, StatsRecord, TradeQuery
 
 ENTRY_INDEX = "byEntry"
@@ -167,8 +167,18 @@ class DynamoDBTradeRepository:
     def trades_of(self, user_id: str) -> Iterator[Trade]:
         return map(from_item, self.items_of(user_id))
 
-    def items_of(self, user_id: str) -> Iterator[dict[str, Any]]:
-        kwargs: dict[str, Any] = {"KeyConditionExpression": Key("userId").eq(user_id), "ConsistentRead": True}
+    def trades_for_stats(self, user_id: str) -> Iterator[Trade]:
+        # Names, not the attributes themselves: some (e.g. "side") may be reserved words.
+        names = {f"#a{n}": name for n, name in enumerate(FOLD_ATTRIBUTES)}
+        projection = {"ProjectionExpression": ", ".join(names), "ExpressionAttributeNames": names}
+        return map(from_fold_item, self.items_of(user_id, projection))
+
+    def items_of(self, user_id: str, projection: dict[str, Any] | None = None) -> Iterator[dict[str, Any]]:
+        kwargs: dict[str, Any] = {
+            "KeyConditionExpression": Key("userId").eq(user_id),
+            "ConsistentRead": True,
+            **(projection or {}),
+        }
         while True:
             try:
                 page = self.trades.query(**kwargs)

@@ -97,6 +97,9 @@ class MemoryTradeRepository:
             mine = [t for (owner, _), t in self._trades.items() if owner == user_id]
         yield from mine
 
+    def trades_for_stats(self, user_id: str) -> Iterator[Trade]:
+        return self.trades_of(user_id)  # already in memory: nothing to save
+
     def items_of(self, user_id: str) -> Iterator[dict[str, Any]]:
         return map(to_item, self.trades_of(user_id))
 

@@ -107,6 +107,11 @@ class TradeRepository(Protocol):
         """Every trade of the user, read consistently, a page at a time (memory stays bounded)."""
         ...
 
+    def trades_for_stats(self, user_id: str) -> Iterable[Trade]:
+        """Like trades_of, but each trade need only hold what the stats fold reads
+        (items.FOLD_ATTRIBUTES); stores that can fetch less should."""
+        ...
+
     def items_of(self, user_id: str) -> Iterable[dict[str, Any]]:
         """The user's stored items exactly as stored (for export and integrity checks)."""
         ...

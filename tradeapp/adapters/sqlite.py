@@ -19,7 +19,7 @@ from ..domain.errors import (
     TradeNotFoundError,
 )
 from ..domain.trade import Trade
-from .items import dump_item, entry_key, format_time, from_item, parse_time, to_item
+from .items import dump_item, entry_key, format_time, from_fold_item, from_item, parse_time, to_item
 from .ports import (
     DeadLetter,
     IdempotencyKeyTakenError,
@@ -208,6 +208,9 @@ class SQLiteTradeRepository:
 
     def trades_of(self, user_id: str) -> Iterator[Trade]:
         return map(from_item, self.items_of(user_id))
+
+    def trades_for_stats(self, user_id: str) -> Iterator[Trade]:
+        return map(from_fold_item, self.items_of(user_id))  # the JSON column comes whole
 
     def items_of(self, user_id: str) -> Iterator[dict[str, Any]]:
         # One statement is one snapshot; fetchmany keeps memory to a page of rows.

@@ -20,6 +20,7 @@ MAX_DECIMAL_PLACES = 10
 ZERO = Decimal(0)
 ONE = Decimal(1)
 CENT = Decimal("0.01")
+ZERO_CENTS = Decimal("0.00")
 # Entry fees are spread over closes at this scale; see trade.py for why it stays exact.
 ALLOCATION_QUANTUM = Decimal(1).scaleb(-MAX_DECIMAL_PLACES)
 RATIO_QUANTUM = Decimal("0.0001")
@@ -59,11 +60,17 @@ def bounds_problem(value: Decimal) -> str | None:
 
 
 def money(value: Decimal) -> Decimal:
-    """A derived amount for display: exact, with at least two decimal places."""
-    value = canonical(value)
-    if value.as_tuple().exponent > -2:  # type: ignore[operator]
-        value = value.quantize(CENT, context=CONTEXT)
-    return value
+    """A derived amount for display: exact, with at least two decimal places.
+
+    Equal to canonical(value) widened to cents; written as one quantize and one compare
+    because a stats rebuild calls it several times per trade.
+    """
+    if not value.is_finite():
+        raise ValueError("not a finite number")
+    if value.is_zero():
+        return ZERO_CENTS  # never "-0.00"
+    cents = value.quantize(CENT, context=CONTEXT)
+    return cents if cents == value else value.normalize(CONTEXT)
 
 
 def ratio(numerator: Decimal, denominator: Decimal) -> Decimal | None:

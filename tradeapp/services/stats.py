@@ -79,7 +79,7 @@ class StatsService:
         # trades exactly that revision's, so equal revisions always mean equal stats.
         for _ in range(REBUILD_ATTEMPTS):
             revision = self.trades.revision(user_id)
-            counter = _Counter(self.trades.trades_of(user_id))
+            counter = _Counter(self.trades.trades_for_stats(user_id))
             stats = plain(fold(counter))
             consistent = self.trades.revision(user_id) == revision
             if consistent:
