@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | 
 $(STAMP): requirements.txt requirements-dev.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "tradeapp needs Python 3.11 or newer")'
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet pip==26.3
 	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
 	rm -f $(VENV)/.installed-*
 	touch $(STAMP)
@@ -55,9 +55,14 @@ deploy: install
 # Known vulnerabilities in the runtime pins, from PyPI's advisory data (pip-audit in its own venv).
 # --strict: a package that cannot be audited fails the run, rather than being skipped in silence.
 AUDIT_VENV ?= .venv-audit
-audit:
-	test -x $(AUDIT_VENV)/bin/pip-audit || { $(PYTHON) -m venv $(AUDIT_VENV) && \
-		$(AUDIT_VENV)/bin/python -m pip install --quiet -r requirements-audit.txt; }
+AUDIT_STAMP := $(AUDIT_VENV)/.installed-$(shell cksum < requirements-audit.txt | cut -d' ' -f1)
+$(AUDIT_STAMP): requirements-audit.txt
+	rm -rf $(AUDIT_VENV)
+	$(PYTHON) -m venv $(AUDIT_VENV)
+	$(AUDIT_VENV)/bin/python -m pip install --quiet -r requirements-audit.txt
+	touch $(AUDIT_STAMP)
+
+audit: $(AUDIT_STAMP)
 	$(AUDIT_VENV)/bin/pip-audit -r requirements.txt --strict --progress-spinner off
 
 # Benchmarks: one table, every figure a ratio to a floor measured in the same run (BENCHMARKS.md).

@@ -29,29 +29,34 @@ def _storable(value: Decimal) -> None:
         raise ma.ValidationError(problem)
 
 
-def accepted_decimal(minimum: str, exclusive: bool) -> dict[str, Any]:
+def accepted_decimal(minimum: str, exclusive: bool, nullable: bool = False) -> dict[str, Any]:
     """The JSON Schema of what a request's decimal field accepts: a string or a number, > or >=
-    minimum, below 10^15, at most 10 decimal places. minimum is "0" for every request field."""
+    minimum, below 10^15, at most 10 decimal places. minimum is "0" for every request field.
+
+    Where null is accepted too, each branch says so (OpenAPI 3.0 reads `nullable` only beside a
+    `type`), and the branches are `anyOf`: null matches both, and `oneOf` wants exactly one.
+    """
     if Decimal(minimum) != 0:
         raise ValueError("the documented patterns state a minimum of 0")
-    return {
-        "oneOf": [
-            {
-                "type": "string",
-                "format": "decimal",
-                "maxLength": MAX_NUMBER_TEXT,
-                "pattern": POSITIVE_DECIMAL if exclusive else NON_NEGATIVE_DECIMAL,
-            },
-            {
-                "type": "number",
-                "minimum": 0,
-                "exclusiveMinimum": exclusive,
-                "maximum": 10**MAX_INTEGER_DIGITS,
-                "exclusiveMaximum": True,
-                "multipleOf": float(Decimal(1).scaleb(-MAX_DECIMAL_PLACES)),
-            },
-        ]
-    }
+    branches: list[dict[str, Any]] = [
+        {
+            "type": "string",
+            "format": "decimal",
+            "maxLength": MAX_NUMBER_TEXT,
+            "pattern": POSITIVE_DECIMAL if exclusive else NON_NEGATIVE_DECIMAL,
+        },
+        {
+            "type": "number",
+            "minimum": 0,
+            "exclusiveMinimum": exclusive,
+            "maximum": 10**MAX_INTEGER_DIGITS,
+            "exclusiveMaximum": True,
+            "multipleOf": float(Decimal(1).scaleb(-MAX_DECIMAL_PLACES)),
+        },
+    ]
+    if nullable:
+        return {"anyOf": [{**branch, "nullable": True} for branch in branches]}
+    return {"oneOf": branches}
 
 
 class Number(ma.fields.Decimal):
@@ -75,7 +80,7 @@ class Number(ma.fields.Decimal):
             metadata.setdefault("format", "decimal")
             metadata.setdefault("description", "decimal, as a string")
         else:
-            for key, value in accepted_decimal(minimum, exclusive).items():
+            for key, value in accepted_decimal(minimum, exclusive, kwargs.get("allow_none", False)).items():
                 metadata.setdefault(key, value)
             metadata.setdefault(
                 "description",

@@ -7,6 +7,7 @@ Heavy imports (boto3) happen only for the backend that needs them.
 from __future__ import annotations
 
 import functools
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -213,13 +214,20 @@ def _continuation(session: Any) -> Callable[[Any, dict[str, Any]], None]:
 
 class LazyImageStore:
     """An ImageStore built on first use. Most requests never touch an image, and building
-    the S3 client (botocore's models, endpoint rules) costs ~100 ms of a cold start."""
+    the S3 client (botocore's models, endpoint rules) costs ~100 ms of a cold start.
+    Built once, under a lock: boto3 sessions are not safe to make clients from in parallel."""
 
     def __init__(self, build: Callable[[], ImageStore]) -> None:
-        self._build = functools.cache(build)
+        self._build = build
+        self._store: ImageStore | None = None
+        self._building = threading.Lock()
 
     def __getattr__(self, name: str) -> Any:
-        return getattr(self._build(), name)
+        if self._store is None:
+            with self._building:
+                if self._store is None:
+                    self._store = self._build()
+        return getattr(self._store, name)
 
 
 def _image_store(settings: dict[str, Any], data_dir: Path, keys: SigningKeys, session: Any) -> ImageStore:

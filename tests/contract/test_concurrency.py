@@ -29,9 +29,9 @@ from tradeapp.domain.trade import Trade
 from tradeapp.services.cursors import CursorCodec, SigningKeys
 from tradeapp.services.trades import TradeService
 
-# 2 rounds x 2 interleavings x 3 adapters of 8 threads per case: about 10 s for the file,
+# 3 rounds x 2 interleavings x 3 adapters of 8 threads per case: about 15 s for the file,
 # two thirds of it on moto, whose every request costs milliseconds.
-ROUNDS = 2
+ROUNDS = 3
 THREADS = 8
 rounds = pytest.mark.parametrize("round_", range(ROUNDS), ids=lambda n: f"round{n}")
 ENTERED = datetime(2026, 3, 2, 14, 30, tzinfo=UTC)

@@ -7,6 +7,7 @@ import hashlib
 import os
 import time
 import uuid
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,9 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 KEY_FILE = "local-issuer-key.pem"
+PUBLIC_KEY_FILE = "local-issuer-key.pub.pem"
+PEM = serialization.Encoding.PEM
+SPKI = serialization.PublicFormat.SubjectPublicKeyInfo
 
 
 def write_private(path: Path, data: bytes) -> None:
@@ -33,32 +37,43 @@ def write_private(path: Path, data: bytes) -> None:
 
 
 class LocalIssuer:
+    """Verifying needs only the public key, kept beside the private one: loading a private key
+    validates it (about 100 ms), paid only when a token is issued, not on every start."""
+
     def __init__(self, data_dir: str | Path, issuer: str, client_id: str) -> None:
         self.issuer = issuer
         self.client_id = client_id
-        path = Path(data_dir) / KEY_FILE
-        if not path.exists():
+        self.path = Path(data_dir) / KEY_FILE
+        public_path = Path(data_dir) / PUBLIC_KEY_FILE
+        if not self.path.exists():
             key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
             pem = key.private_bytes(
                 serialization.Encoding.PEM,
                 serialization.PrivateFormat.PKCS8,
                 serialization.NoEncryption(),
             )
-            write_private(path, pem)
-        # Our own key, written above with mode 0600: skipping the RSA consistency checks takes
-        # ~50 ms off every embedded cold start (cryptography advises it only for trusted keys).
-        loaded = serialization.load_pem_private_key(
-            path.read_bytes(), password=None, unsafe_skip_rsa_key_validation=True
-        )
-        assert isinstance(loaded, rsa.RSAPrivateKey)
-        self.private_key = loaded
-        public_der = loaded.public_key().public_bytes(
-            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-        )
+            write_private(self.path, pem)
+        if public_path.exists():
+            public = serialization.load_pem_public_key(public_path.read_bytes())
+            assert isinstance(public, rsa.RSAPublicKey)
+            self.public_key = public
+        else:  # a key from before the public file, or one put there by hand
+            self.public_key = self.private_key.public_key()
+            write_private(public_path, self.public_key.public_bytes(PEM, SPKI))
+        public_der = self.public_key.public_bytes(serialization.Encoding.DER, SPKI)
         self.kid = base64.urlsafe_b64encode(hashlib.sha256(public_der).digest()[:12]).decode()
 
+    @cached_property
+    def private_key(self) -> rsa.RSAPrivateKey:
+        loaded = serialization.load_pem_private_key(self.path.read_bytes(), password=None)
+        assert isinstance(loaded, rsa.RSAPrivateKey)
+        public = getattr(self, "public_key", None)
+        if public is not None and loaded.public_key().public_numbers() != public.public_numbers():
+            raise ValueError(f"{KEY_FILE} does not match {PUBLIC_KEY_FILE}: delete {PUBLIC_KEY_FILE}")
+        return loaded
+
     def jwks(self) -> dict[str, Any]:
-        jwk = jwt.algorithms.RSAAlgorithm.to_jwk(self.private_key.public_key(), as_dict=True)
+        jwk = jwt.algorithms.RSAAlgorithm.to_jwk(self.public_key, as_dict=True)
         jwk.update({"kid": self.kid, "alg": "RS256", "use": "sig"})
         return {"keys": [jwk]}
 

@@ -131,10 +131,15 @@ class Api(flask_smorest.Api):
     def spec(self) -> Any:
         if self._undocumented:
             with self._documenting:
-                while self._undocumented:
-                    blp, name, parameters = self._undocumented.pop(0)
-                    blp.register_views_in_doc(self, self._app, self._spec, name=name, parameters=parameters)
-                    self._spec.tag({"name": name, "description": blp.description})
+                # Emptied only once every blueprint is in: a thread that comes meanwhile waits
+                # for the lock instead of reading a half-built document. A failure leaves the
+                # list as it was, so that every later read fails too, never serves a part.
+                if self._undocumented:
+                    for blp, name, parameters in self._undocumented:
+                        spec = self._spec
+                        blp.register_views_in_doc(self, self._app, spec, name=name, parameters=parameters)
+                        spec.tag({"name": name, "description": blp.description})
+                    self._undocumented = []
         return self._spec
 
     @spec.setter
