@@ -12,6 +12,7 @@ where a read-then-conditional-write race lives: see `moto_one_request_at_a_time`
 
 from __future__ import annotations
 
+import gc
 import sys
 import threading
 from collections import Counter
@@ -67,10 +68,19 @@ class Lockstep:
 
 @pytest.fixture(autouse=True)
 def _switch_often() -> Iterator[None]:
+    """Switch threads every microsecond, for more interleavings. The cyclic garbage collector
+    is held off while threads race and run once they are done: one full `make test` (of six)
+    crashed with a segfault inside the collector soon after these tests, once they raced
+    over moto; CPython 3.11 has known crashes when collection meets other threads' frames."""
     before = sys.getswitchinterval()
+    gc.disable()
     sys.setswitchinterval(1e-6)
-    yield
-    sys.setswitchinterval(before)
+    try:
+        yield
+    finally:
+        sys.setswitchinterval(before)
+        gc.enable()
+        gc.collect()
 
 
 @pytest.fixture(params=["lockstep", "free"])
