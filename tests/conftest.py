@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -71,3 +72,18 @@ def moto_one_request_at_a_time(monkeypatch: pytest.MonkeyPatch) -> None:
             return process(request)
 
     monkeypatch.setattr(botocore_stubber, "process_request", one_at_a_time)
+
+
+@pytest.fixture
+def aws_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No AWS setting of the machine's (profile, tokens, retry mode...), dummy credentials and a
+    region instead, and no instance metadata: nothing can reach a real account even if a mock
+    leaks. Endpoints without the account id, which moto's stream endpoints need."""
+    for name in list(os.environ):
+        if name.startswith("AWS_"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    monkeypatch.setenv("AWS_ACCOUNT_ID_ENDPOINT_MODE", "disabled")

@@ -166,11 +166,7 @@ def live_server_each_store(
 
     from tradeapp.adapters.dynamodb import create_tables
 
-    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    request.getfixturevalue("aws_credentials")
     request.getfixturevalue("moto_one_request_at_a_time")
     with mock_aws():
         # tables, then the app's clients, all after the mock starts

@@ -76,19 +76,9 @@ class Throttle:
 
 
 @pytest.fixture
-def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    for name in (
-        "AWS_PROFILE",
-        "AWS_SESSION_TOKEN",
-        "AWS_SECURITY_TOKEN",
-        "AWS_MAX_ATTEMPTS",
-        "AWS_RETRY_MODE",
-    ):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+def aws(aws_credentials: None) -> Iterator[None]:
+    """moto's DynamoDB, with every AWS_ setting of the machine (AWS_MAX_ATTEMPTS, AWS_RETRY_MODE
+    among them) cleared: the retry figures must come from the app's own settings."""
     with mock_aws():
         resource = boto3.resource("dynamodb", region_name="us-east-1")  # after the mock starts
         create_tables(resource, "Trades", "TradeIdempotency", "TradeStats")

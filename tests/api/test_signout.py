@@ -70,9 +70,7 @@ def test_the_task_revokes_through_the_same_service(app, client, token, monkeypat
         revoke_user({}, None)
 
 
-def test_cognito_global_sign_out_is_called_with_the_callers_token(monkeypatch):
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+def test_cognito_global_sign_out_is_called_with_the_callers_token(aws_credentials):
     session = boto3.session.Session(region_name="us-east-1")
     client = session.client("cognito-idp")
     calls = []

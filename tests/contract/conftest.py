@@ -16,20 +16,6 @@ from tradeapp.adapters.ports import StatsRepository, TradeRepository
 from tradeapp.adapters.sqlite import Database, SQLiteStatsRepository, SQLiteTradeRepository
 
 
-@pytest.fixture
-def aws_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Dummy credentials, so that nothing can reach a real account even if the mock leaks."""
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_SECURITY_TOKEN": "testing",
-        "AWS_SESSION_TOKEN": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-    }.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
-
-
 @pytest.fixture(scope="session")
 def botocore_session() -> Any:
     """One botocore session for the run, to load the service models (~0.3 s) only once.

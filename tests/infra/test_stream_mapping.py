@@ -39,15 +39,7 @@ def _zip() -> bytes:
 
 
 @pytest.fixture
-def world(monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_SESSION_TOKEN": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-    }.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
+def world(aws_credentials: None) -> Iterator[World]:
     with mock_aws():
         session = boto3.session.Session(region_name="us-east-1")
         dynamodb = session.resource("dynamodb")

@@ -342,18 +342,10 @@ class MotoAws:
 
 
 @pytest.fixture
-def moto_aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[MotoAws]:
+def moto_aws(aws_credentials: None) -> Iterator[MotoAws]:
     """moto with dummy credentials; clients are built after the mock starts (CONVENTIONS 12)."""
     from moto import mock_aws
 
-    for name in list(os.environ):
-        if name.startswith("AWS_"):
-            monkeypatch.delenv(name)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    monkeypatch.setenv("AWS_ACCOUNT_ID_ENDPOINT_MODE", "disabled")
-    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
     with mock_aws():
         import boto3
 
